@@ -1,0 +1,269 @@
+"""Hub configuration: deployments, routes and runtime settings.
+
+The same :class:`HubConfig` comes from a TOML file (:func:`load_config`), a dict, or the
+fluent :class:`HubConfigBuilder`. API keys are named by environment variable
+(``api_key_env``), never written in the config. Every mistake raises
+:class:`~hubactors.errors.ConfigError` naming the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from hubactors.errors import ConfigError
+
+ProviderName = Literal["simulated", "openai", "anthropic", "gemini", "azure", "openai-compatible"]
+StrategyName = Literal["priority", "round-robin", "weighted", "cost", "latency", "health", "failover"]
+LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
+
+
+class Outage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A window of simulated time (seconds since the provider started) with every call failing."""
+
+    start: float
+    duration: float
+
+
+class SimulationConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a simulated deployment behaves. Deterministic for a given ``seed``.
+
+    Latencies are seconds. ``latency`` is the mean of the distribution (``fixed`` uses it as
+    is; ``uniform`` draws from ``latency ± jitter``; ``lognormal`` uses ``jitter`` as sigma).
+    """
+
+    seed: int = 0
+    latency: float = 0.05
+    distribution: LatencyDistribution = "lognormal"
+    jitter: float = 0.25
+    ttft: float = 0.02
+    inter_token_delay: float = 0.005
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after: float = 1.0
+    crash_rate: float = 0.0
+    outages: list[Outage] = msgspec.field(default_factory=list)
+    output_tokens: int = 24
+    reply: str | None = None
+
+
+class TimeoutConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-attempt timeouts in seconds (``None`` disables one)."""
+
+    connect: float | None = 10.0
+    first_token: float | None = 60.0
+    idle: float | None = 30.0
+    total: float | None = 600.0
+
+
+class BreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Circuit breaker settings (see the resilience docs)."""
+
+    failure_rate: float = 0.5
+    window: float = 30.0
+    min_calls: int = 10
+    slow_call_seconds: float | None = None
+    slow_call_rate: float = 1.0
+    open_for: float = 30.0
+    half_open_probes: int = 1
+
+
+class HealthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Active health probing; ``interval`` 0 disables probes (passive health still applies)."""
+
+    interval: float = 0.0
+    timeout: float = 5.0
+    max_backoff: float = 300.0
+
+
+class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One deployment: a provider, a model, an endpoint and its limits."""
+
+    name: str
+    provider: ProviderName
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_version: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    rpm: int | None = None
+    tpm: int | None = None
+    rate_limit_algorithm: Literal["token-bucket", "sliding-window"] = "token-bucket"
+    max_concurrency: int = 32
+    adaptive_concurrency: bool = False
+    priority: int = 0
+    weight: float = 1.0
+    input_cost_per_mtok: float | None = None
+    output_cost_per_mtok: float | None = None
+    cached_input_cost_per_mtok: float | None = None
+    context_window: int | None = None
+    max_retries: int = 2
+    timeouts: TimeoutConfig = msgspec.field(default_factory=TimeoutConfig)
+    breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    simulation: SimulationConfig = msgspec.field(default_factory=SimulationConfig)
+    http2: bool = False
+
+
+class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A logical model name and the deployments that serve it, picked by ``strategy``.
+
+    ``max_attempts`` bounds tries per request (failover and retries together); ``timeout``
+    is the default total deadline of a request on this route, in seconds.
+    """
+
+    name: str
+    deployments: list[str]
+    strategy: StrategyName = "failover"
+    max_attempts: int | None = None
+    timeout: float = 120.0
+    hedge_after: float | None = None
+    queue_size: int = 1000
+
+
+class SupervisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How crashed deployment actors are restarted (OTP-style intensity within a period)."""
+
+    intensity: int = 10
+    period: float = 60.0
+    backoff_initial: float = 0.05
+    backoff_max: float = 5.0
+
+
+class HubConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The whole hub: deployments, routes, supervision and shutdown grace (seconds)."""
+
+    deployments: list[DeploymentConfig]
+    routes: list[RouteConfig] = msgspec.field(default_factory=list)
+    supervision: SupervisionConfig = msgspec.field(default_factory=SupervisionConfig)
+    shutdown_grace: float = 5.0
+    mailbox_size: int = 1024
+
+    def deployment(self, name: str) -> DeploymentConfig:
+        """The deployment called ``name``; raises ``KeyError`` if there is none."""
+        for dep in self.deployments:
+            if dep.name == name:
+                return dep
+        raise KeyError(name)
+
+    def route_table(self) -> dict[str, RouteConfig]:
+        """Routes by name; each deployment is also reachable as a route of its own name."""
+        table = {
+            d.name: RouteConfig(name=d.name, deployments=[d.name], strategy="priority")
+            for d in self.deployments
+        }
+        table.update({r.name: r for r in self.routes})
+        return table
+
+
+_PATH_RE = re.compile(r"at `\$(.*)`")
+
+
+def _key_from_validation(message: str) -> tuple[str, str | None]:
+    match = _PATH_RE.search(message)
+    if not match:
+        return message, None
+    key = match.group(1).lstrip(".")
+    reason = message[: match.start()].strip().rstrip("-").strip()
+    return reason, key or None
+
+
+def config_from_dict(data: dict[str, Any], *, file: str | None = None) -> HubConfig:
+    """Validate a plain dict (as read from TOML or JSON) into a :class:`HubConfig`."""
+    try:
+        config = msgspec.convert(data, HubConfig)
+    except msgspec.ValidationError as exc:
+        reason, key = _key_from_validation(str(exc))
+        raise ConfigError(reason, file=file, key=key) from None
+    validate_config(config, file=file)
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> HubConfig:
+    """Read and validate a TOML config file."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror}", file=file) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=file) from None
+    return config_from_dict(data, file=file)
+
+
+def coerce_config(config: HubConfig | dict[str, Any] | str | os.PathLike[str]) -> HubConfig:
+    """Accept a config object, a dict, or the path of a TOML file."""
+    if isinstance(config, HubConfig):
+        validate_config(config)
+        return config
+    if isinstance(config, dict):
+        return config_from_dict(config)
+    if isinstance(config, str | os.PathLike):
+        return load_config(config)
+    raise ConfigError(f"expected HubConfig, dict or path, got {type(config).__name__}")
+
+
+def _check(condition: bool, reason: str, key: str, file: str | None) -> None:
+    if not condition:
+        raise ConfigError(reason, file=file, key=key)
+
+
+def validate_config(config: HubConfig, *, file: str | None = None) -> None:
+    """Cross-field checks msgspec cannot express: unique names, known references, ranges."""
+    _check(bool(config.deployments), "at least one deployment is required", "deployments", file)
+    seen: set[str] = set()
+    for i, dep in enumerate(config.deployments):
+        key = f"deployments[{i}]"
+        _check(bool(dep.name), "name must not be empty", f"{key}.name", file)
+        _check(dep.name not in seen, f"duplicate deployment name {dep.name!r}", f"{key}.name", file)
+        seen.add(dep.name)
+        _check(bool(dep.model), "model must not be empty", f"{key}.model", file)
+        for field in ("rpm", "tpm"):
+            value = getattr(dep, field)
+            _check(value is None or value > 0, "must be positive", f"{key}.{field}", file)
+        _check(dep.max_concurrency > 0, "must be positive", f"{key}.max_concurrency", file)
+        _check(dep.weight > 0, "must be positive", f"{key}.weight", file)
+        _check(dep.max_retries >= 0, "must not be negative", f"{key}.max_retries", file)
+        for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):
+            value = getattr(dep, field)
+            _check(value is None or value >= 0, "must not be negative", f"{key}.{field}", file)
+        if dep.api_key_env is not None:
+            _check(
+                re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dep.api_key_env) is not None,
+                "must be the name of an environment variable, not a key",
+                f"{key}.api_key_env",
+                file,
+            )
+        if dep.provider in ("azure", "openai-compatible"):
+            _check(dep.base_url is not None, "required for this provider", f"{key}.base_url", file)
+        sim = dep.simulation
+        for field in ("error_rate", "rate_limit_rate", "crash_rate"):
+            value = getattr(sim, field)
+            _check(0.0 <= value <= 1.0, "must be within 0..1", f"{key}.simulation.{field}", file)
+    route_names: set[str] = set()
+    for i, route in enumerate(config.routes):
+        key = f"routes[{i}]"
+        _check(bool(route.name), "name must not be empty", f"{key}.name", file)
+        _check(route.name not in route_names, f"duplicate route {route.name!r}", f"{key}.name", file)
+        route_names.add(route.name)
+        _check(bool(route.deployments), "at least one deployment", f"{key}.deployments", file)
+        for name in route.deployments:
+            _check(name in seen, f"unknown deployment {name!r}", f"{key}.deployments", file)
+        _check(route.timeout > 0, "must be positive", f"{key}.timeout", file)
+        _check(
+            route.max_attempts is None or route.max_attempts > 0,
+            "must be positive",
+            f"{key}.max_attempts",
+            file,
+        )
+    sup = config.supervision
+    _check(sup.intensity >= 0, "must not be negative", "supervision.intensity", file)
+    _check(sup.period > 0, "must be positive", "supervision.period", file)
+    _check(config.shutdown_grace >= 0, "must not be negative", "shutdown_grace", file)
