@@ -19,7 +19,9 @@ import msgspec
 from hubactors.errors import ConfigError
 
 ProviderName = Literal["simulated", "openai", "anthropic", "gemini", "azure", "openai-compatible"]
-StrategyName = Literal["priority", "round-robin", "weighted", "cost", "latency", "health", "failover"]
+StrategyName = Literal[
+    "priority", "round-robin", "weighted", "cost", "latency", "health", "failover"
+]
 LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
 
 
@@ -251,7 +253,9 @@ def validate_config(config: HubConfig, *, file: str | None = None) -> None:
     for i, route in enumerate(config.routes):
         key = f"routes[{i}]"
         _check(bool(route.name), "name must not be empty", f"{key}.name", file)
-        _check(route.name not in route_names, f"duplicate route {route.name!r}", f"{key}.name", file)
+        _check(
+            route.name not in route_names, f"duplicate route {route.name!r}", f"{key}.name", file
+        )
         route_names.add(route.name)
         _check(bool(route.deployments), "at least one deployment", f"{key}.deployments", file)
         for name in route.deployments:
@@ -267,3 +271,51 @@ def validate_config(config: HubConfig, *, file: str | None = None) -> None:
     _check(sup.intensity >= 0, "must not be negative", "supervision.intensity", file)
     _check(sup.period > 0, "must be positive", "supervision.period", file)
     _check(config.shutdown_grace >= 0, "must not be negative", "shutdown_grace", file)
+
+
+class HubConfigBuilder:
+    """Fluent construction of a :class:`HubConfig`; validated exactly like a TOML file.
+
+    >>> config = (
+    ...     HubConfigBuilder()
+    ...     .deployment("primary", provider="simulated", model="sim-large")
+    ...     .deployment("backup", provider="simulated", model="sim-small", priority=1)
+    ...     .route("chat", ["primary", "backup"], strategy="failover")
+    ...     .build()
+    ... )
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] = {"deployments": [], "routes": []}
+
+    def deployment(
+        self, name: str, *, provider: str, model: str, **options: Any
+    ) -> HubConfigBuilder:
+        """Add a deployment; ``options`` are :class:`DeploymentConfig` fields (nested: dicts)."""
+        self._data["deployments"].append(
+            {"name": name, "provider": provider, "model": model, **options}
+        )
+        return self
+
+    def route(
+        self, name: str, deployments: list[str], *, strategy: str = "failover", **options: Any
+    ) -> HubConfigBuilder:
+        """Add a route: the model name callers use, served by ``deployments``."""
+        self._data["routes"].append(
+            {"name": name, "deployments": list(deployments), "strategy": strategy, **options}
+        )
+        return self
+
+    def supervision(self, **options: Any) -> HubConfigBuilder:
+        """Set :class:`SupervisionConfig` fields."""
+        self._data["supervision"] = {**self._data.get("supervision", {}), **options}
+        return self
+
+    def set(self, **options: Any) -> HubConfigBuilder:
+        """Set top-level :class:`HubConfig` fields (``shutdown_grace``, ``mailbox_size``)."""
+        self._data.update(options)
+        return self
+
+    def build(self) -> HubConfig:
+        """The validated config; raises :class:`~hubactors.errors.ConfigError`."""
+        return config_from_dict(self._data, file="<builder>")

@@ -1,0 +1,120 @@
+"""Supervision events and the synchronous :class:`EventBus` that carries them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+import trio
+
+logger = logging.getLogger(__name__)
+
+ExitReason = Literal["normal", "crash", "shutdown"]
+
+
+class _SupervisionEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
+    supervisor: str
+
+
+class ChildStarted(_SupervisionEvent, frozen=True, kw_only=True, tag="child_started"):
+    """A child reported it is ready (called ``task_status.started()``)."""
+
+    child: str
+
+
+class ChildExited(_SupervisionEvent, frozen=True, kw_only=True, tag="child_exited"):
+    """A child's task ended: by returning (``normal``), raising (``crash``), or being
+    stopped by its supervisor (``shutdown``). ``error_type``/``error`` describe a crash."""
+
+    child: str
+    reason: ExitReason
+    error_type: str | None = None
+    error: str | None = None
+
+
+class ChildRestarting(_SupervisionEvent, frozen=True, kw_only=True, tag="child_restarting"):
+    """A child will be started again after ``delay`` seconds (its ``restart_count``-th restart)."""
+
+    child: str
+    restart_count: int
+    delay: float
+
+
+class SupervisorEscalated(_SupervisionEvent, frozen=True, kw_only=True, tag="supervisor_escalated"):
+    """The supervisor saw ``restarts`` restarts within ``period`` seconds and gave up."""
+
+    child: str
+    restarts: int
+    period: float
+    error: str | None = None
+
+
+class SupervisorStopped(_SupervisionEvent, frozen=True, kw_only=True, tag="supervisor_stopped"):
+    """The supervisor's ``run`` is over and none of its children is running."""
+
+
+SupervisionEvent = (
+    ChildStarted | ChildExited | ChildRestarting | SupervisorEscalated | SupervisorStopped
+)
+"""Every supervision event; decode with ``msgspec.json.decode(data, type=SupervisionEvent)``."""
+
+Subscriber = Callable[[msgspec.Struct], None]
+
+
+class EventBus:
+    """Fans events (frozen msgspec Structs) out to subscribers without ever blocking.
+
+    Callback subscribers run synchronously inside :meth:`publish`; one that raises is
+    logged and skipped. Channel subscribers get events through a bounded memory channel;
+    when it is full the event is dropped for that subscriber and counted in :attr:`dropped`.
+    """
+
+    def __init__(self) -> None:
+        self._callbacks: list[Subscriber] = []
+        self._channels: list[trio.MemorySendChannel[msgspec.Struct]] = []
+        self.dropped = 0
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every later event; returns an idempotent unsubscribe."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def subscribe_channel(self, max_buffer: int) -> trio.MemoryReceiveChannel[msgspec.Struct]:
+        """A channel of later events, buffering up to ``max_buffer`` of them.
+
+        Close the returned channel to unsubscribe; :meth:`close` ends it from this side.
+        """
+        if max_buffer < 0:
+            raise ValueError(f"max_buffer must not be negative, got {max_buffer}")
+        send, receive = trio.open_memory_channel[msgspec.Struct](max_buffer)
+        self._channels.append(send)
+        return receive
+
+    def publish(self, event: msgspec.Struct) -> None:
+        """Deliver ``event`` to every subscriber now; never raises for a subscriber's fault."""
+        for callback in tuple(self._callbacks):
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+        for channel in tuple(self._channels):
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                self.dropped += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # The subscriber closed its end: it has unsubscribed.
+                self._channels.remove(channel)
+
+    def close(self) -> None:
+        """End every channel subscription (their readers see end-of-channel); idempotent."""
+        channels, self._channels = self._channels, []
+        for channel in channels:
+            channel.close()

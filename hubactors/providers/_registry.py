@@ -1,0 +1,124 @@
+"""Which codec speaks for which provider, and building an ``HttpProvider`` from config.
+
+Codec modules are imported on first use, so a provider whose module is missing or broken
+fails alone (with a ``ConfigError``) instead of breaking every other one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from hubactors.config import DeploymentConfig
+from hubactors.errors import ConfigError
+from hubactors.providers._base import Capabilities, Pricing
+from hubactors.providers._codec import Codec, Endpoint, Secret
+from hubactors.providers._http import ClientPool, HeadersCallback, HttpProvider
+
+# provider -> (module, attribute) of its codec instance
+_CODECS: dict[str, tuple[str, str]] = {
+    "openai": ("hubactors.providers.openai", "OPENAI"),
+    "azure": ("hubactors.providers.openai", "AZURE"),
+    "openai-compatible": ("hubactors.providers.openai", "COMPATIBLE"),
+    "anthropic": ("hubactors.providers.anthropic", "CODEC"),
+    "gemini": ("hubactors.providers.gemini", "CODEC"),
+}
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+"""Where a deployment without ``base_url`` is sent (Azure and compatible hosts need one)."""
+
+DEFAULT_API_KEY_ENVS: dict[str, str] = {
+    "openai": "OPENAI_API_KEY",
+    "azure": "AZURE_OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+}
+"""The variable read when a deployment names no ``api_key_env`` (as the official SDKs do).
+OpenAI-compatible hosts have none: without ``api_key_env`` they are called without a key."""
+
+
+def http_providers() -> list[str]:
+    """The provider names served over HTTP by a codec."""
+    return list(_CODECS)
+
+
+def codec_for(provider: str) -> Codec:
+    """The codec for ``provider``; ``ConfigError`` if unknown or its module cannot be loaded."""
+    try:
+        module_name, attribute = _CODECS[provider]
+    except KeyError:
+        known = ", ".join(sorted(_CODECS))
+        raise ConfigError(
+            f"no HTTP codec for provider {provider!r} (known: {known})", key="provider"
+        ) from None
+    try:
+        module = importlib.import_module(module_name)
+        codec: Codec = getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"provider {provider!r} is not available: {type(exc).__name__}: {exc}", key="provider"
+        ) from None
+    return codec
+
+
+def _api_key(deployment: DeploymentConfig) -> Secret | None:
+    variable = deployment.api_key_env or DEFAULT_API_KEY_ENVS.get(deployment.provider)
+    if variable is None:
+        return None
+    value = os.environ.get(variable, "")
+    if not value:
+        # Name the variable, never a value.
+        raise ConfigError(
+            f"deployment {deployment.name!r}: environment variable {variable} is not set",
+            key="api_key_env",
+        )
+    return Secret(value)
+
+
+def endpoint_for(deployment: DeploymentConfig) -> Endpoint:
+    """The endpoint of ``deployment``, its API key read from the environment."""
+    base_url = deployment.base_url or DEFAULT_BASE_URLS.get(deployment.provider)
+    if not base_url:
+        raise ConfigError(
+            f"deployment {deployment.name!r}: base_url is required for {deployment.provider}",
+            key="base_url",
+        )
+    return Endpoint(
+        provider=deployment.provider,
+        model=deployment.model,
+        base_url=base_url,
+        api_key=_api_key(deployment),
+        api_version=deployment.api_version,
+        headers=dict(deployment.headers),
+        deployment=deployment.name,
+    )
+
+
+def create_http_provider(
+    deployment: DeploymentConfig,
+    pool: ClientPool,
+    *,
+    pricing: Pricing | None = None,
+    capabilities: Capabilities | None = None,
+    on_headers: HeadersCallback | None = None,
+) -> HttpProvider:
+    """An ``HttpProvider`` for ``deployment`` on the shared ``pool``.
+
+    Raises ``ConfigError`` for an unknown or unavailable provider, a missing ``base_url``
+    or an API key variable that is not set (the message names the variable only).
+    """
+    codec = codec_for(deployment.provider)
+    return HttpProvider(
+        codec,
+        endpoint_for(deployment),
+        pool,
+        timeouts=deployment.timeouts,
+        pricing=pricing,
+        capabilities=capabilities,
+        http2=deployment.http2,
+        on_headers=on_headers,
+    )

@@ -1,0 +1,54 @@
+"""The routing strategy protocol and what a strategy knows about the request it places.
+
+A strategy only ranks: the router hands it the route's deployments that are available and
+not saturated, in route order, and it picks one (or ``None`` when given none). Strategies
+are small, synchronous and free of I/O, so they are cheap to call on every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import msgspec
+
+from hubactors._tokens import TokenEstimator, estimate_request_tokens
+from hubactors._types import ChatRequest
+from hubactors.routing._status import DeploymentStatus
+
+
+class RequestInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What strategies may weigh about a request: its size and whether it streams."""
+
+    estimated_input_tokens: int = 0
+    max_output_tokens: int | None = None
+    stream: bool = False
+
+    @classmethod
+    def from_request(
+        cls, request: ChatRequest, estimator: TokenEstimator | None = None
+    ) -> RequestInfo:
+        """Describe ``request``; its input size comes from ``estimator`` (default: heuristic).
+
+        Errors raised by a custom estimator propagate.
+        """
+        return cls(
+            estimated_input_tokens=estimate_request_tokens(request, estimator),
+            max_output_tokens=request.max_tokens,
+            stream=request.stream,
+        )
+
+
+class Strategy(Protocol):
+    """Picks one deployment out of the candidates for a request.
+
+    ``candidates`` are already filtered to available, unsaturated deployments, in route
+    order; ``now`` is ``trio.current_time()``. Returns ``None`` only for no candidates.
+    Implementations never raise and never block.
+    """
+
+    name: str
+
+    def choose(
+        self, candidates: Sequence[DeploymentStatus], info: RequestInfo, now: float
+    ) -> DeploymentStatus | None: ...

@@ -1,0 +1,145 @@
+"""The router actor: picks a deployment for each request by the route's strategy.
+
+It keeps no per-request state and never awaits I/O: it reads the status board that the
+provider actors publish, filters out what cannot serve now, and lets the route's strategy
+choose among the rest. Strategy state (round-robin cursors, weights) lives here, so one
+router serves every caller; if it crashes, its supervisor restarts it with fresh cursors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+import trio
+
+from hubactors.actors import Mailbox, Reply
+from hubactors.config import RouteConfig
+from hubactors.errors import InvalidRequestError
+from hubactors.routing._status import DeploymentStatus, StatusBoard
+from hubactors.routing._strategies import RequestInfo, Strategy, make_strategy
+
+
+class Choice(msgspec.Struct, frozen=True):
+    """A deployment to send the request to."""
+
+    deployment: str
+
+
+class Busy(msgspec.Struct, frozen=True):
+    """Deployments could serve, but all are at a limit: wait (queue) and ask again.
+
+    ``retry_at`` is the earliest ``trio.current_time()`` at which a local limit lifts by
+    itself (``inf`` when only a finishing request can free a slot).
+    """
+
+    retry_at: float
+
+
+class Unavailable(msgspec.Struct, frozen=True):
+    """Nothing of the route can serve now; ``skipped`` says why for each deployment.
+
+    ``retry_at`` is the earliest time a cooldown or open breaker ends (``inf`` if none will).
+    """
+
+    skipped: list[tuple[str, str]]
+    retry_at: float
+
+
+Selection = Choice | Busy | Unavailable
+
+
+@dataclass(slots=True)
+class Select:
+    """Ask the router for a deployment of ``route``, leaving out ``exclude``."""
+
+    route: str
+    info: RequestInfo
+    exclude: frozenset[str]
+    reply: Reply[Selection]
+
+
+def _why_not(status: DeploymentStatus, now: float) -> str:
+    if not status.up:
+        return "restarting"
+    if status.breaker == "open":
+        return "circuit open"
+    if now < status.cooldown_until:
+        return f"cooling down for {status.cooldown_until - now:.1f}s after a rate limit"
+    if not status.healthy:
+        return "unhealthy"
+    return "unavailable"
+
+
+def _recovers_at(status: DeploymentStatus, now: float) -> float:
+    # A restarting actor is back within its restart backoff; a cooldown (Retry-After or an
+    # open breaker, which its actor publishes as a cooldown too) ends at a known time.
+    if not status.up:
+        return now
+    return status.cooldown_until if now < status.cooldown_until else float("inf")
+
+
+@dataclass
+class RouterActor:
+    """Serves :class:`Select` messages from its mailbox; one per hub."""
+
+    routes: Mapping[str, RouteConfig]
+    board: StatusBoard
+    mailbox: Mailbox[Select]
+    _strategies: dict[str, Strategy] = field(default_factory=dict)
+
+    def strategy(self, route: str) -> Strategy:
+        """The strategy object of ``route`` (created on first use, kept while the actor lives)."""
+        strategy = self._strategies.get(route)
+        if strategy is None:
+            config = self.routes[route]
+            strategy = make_strategy(config.strategy, config.deployments)
+            self._strategies[route] = strategy
+        return strategy
+
+    def select(self, route: str, info: RequestInfo, exclude: frozenset[str]) -> Selection:
+        """Pick a deployment now (pure apart from strategy state)."""
+        config = self.routes.get(route)
+        if config is None:
+            known = ", ".join(sorted(self.routes)) or "none"
+            raise InvalidRequestError(
+                f"unknown model/route {route!r} (known: {known})", field="model"
+            )
+        now = trio.current_time()
+        ready: list[DeploymentStatus] = []
+        skipped: list[tuple[str, str]] = []
+        busy_until = float("inf")
+        any_busy = False
+        recovers = float("inf")
+        for status in self.board.snapshot(config.deployments):
+            if status.name in exclude:
+                continue
+            if not status.available(now):
+                skipped.append((status.name, _why_not(status, now)))
+                recovers = min(recovers, _recovers_at(status, now))
+            elif status.saturated(now):
+                any_busy = True
+                if status.in_flight < status.max_concurrency:
+                    busy_until = min(busy_until, status.rate_limited_until)
+            else:
+                ready.append(status)
+        if ready:
+            chosen = self.strategy(route).choose(ready, info, now)
+            if chosen is not None:
+                return Choice(chosen.name)
+        if any_busy:
+            return Busy(busy_until)
+        return Unavailable(skipped, recovers)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve the mailbox until cancelled. A bad route name is answered with an error."""
+        self._strategies.clear()
+        task_status.started()
+        async for message in self.mailbox.receive:
+            try:
+                selection = self.select(message.route, message.info, message.exclude)
+            except InvalidRequestError as exc:
+                message.reply.set_exception(exc)
+            else:
+                message.reply.set_result(selection)

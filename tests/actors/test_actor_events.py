@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import logging
+
+import msgspec
+import pytest
+import trio
+
+from hubactors.actors import (
+    ChildExited,
+    ChildRestarting,
+    ChildStarted,
+    EventBus,
+    SupervisionEvent,
+    SupervisorEscalated,
+    SupervisorStopped,
+)
+
+STARTED = ChildStarted(supervisor="s", child="a")
+STOPPED = SupervisorStopped(supervisor="s")
+
+
+def test_subscribers_get_events_in_publish_order_until_they_unsubscribe() -> None:
+    bus = EventBus()
+    first: list[msgspec.Struct] = []
+    second: list[msgspec.Struct] = []
+    unsubscribe = bus.subscribe(first.append)
+    bus.subscribe(second.append)
+    bus.publish(STARTED)
+    unsubscribe()
+    unsubscribe()  # idempotent
+    bus.publish(STOPPED)
+    assert first == [STARTED]
+    assert second == [STARTED, STOPPED]
+
+
+def test_a_failing_subscriber_is_logged_and_does_not_break_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = EventBus()
+    before: list[msgspec.Struct] = []
+    after: list[msgspec.Struct] = []
+
+    def broken(_event: msgspec.Struct) -> None:
+        raise ValueError("subscriber bug")
+
+    bus.subscribe(before.append)
+    bus.subscribe(broken)
+    bus.subscribe(after.append)
+    with caplog.at_level(logging.ERROR, logger="hubactors.actors"):
+        bus.publish(STARTED)  # does not raise
+    assert before == [STARTED] and after == [STARTED]
+    assert "subscriber bug" in caplog.text
+
+
+def test_a_subscriber_may_unsubscribe_while_an_event_is_delivered() -> None:
+    bus = EventBus()
+    seen: list[msgspec.Struct] = []
+    unsubscribe = bus.subscribe(lambda _e: unsubscribe())
+    bus.subscribe(seen.append)
+    bus.publish(STARTED)
+    bus.publish(STOPPED)
+    assert seen == [STARTED, STOPPED]
+
+
+async def test_channel_subscribers_receive_events_and_overflow_is_dropped_and_counted() -> None:
+    bus = EventBus()
+    channel = bus.subscribe_channel(2)
+    for child in "abcd":
+        bus.publish(ChildStarted(supervisor="s", child=child))
+    assert bus.dropped == 2
+    received = [channel.receive_nowait(), channel.receive_nowait()]
+    assert [e.child for e in received if isinstance(e, ChildStarted)] == ["a", "b"]
+    with pytest.raises(trio.WouldBlock):
+        channel.receive_nowait()
+
+
+async def test_closing_the_channel_unsubscribes_it() -> None:
+    bus = EventBus()
+    channel = bus.subscribe_channel(1)
+    channel.close()
+    bus.publish(STARTED)
+    bus.publish(STARTED)
+    assert bus.dropped == 0
+
+
+async def test_closing_the_bus_ends_channel_subscriptions() -> None:
+    bus = EventBus()
+    channel = bus.subscribe_channel(4)
+    bus.publish(STARTED)
+    bus.close()
+    assert [e async for e in channel] == [STARTED]
+
+
+def test_events_round_trip_through_json_as_a_tagged_union() -> None:
+    events: list[SupervisionEvent] = [
+        STARTED,
+        ChildExited(supervisor="s", child="a", reason="crash", error_type="Boom", error="x"),
+        ChildRestarting(supervisor="s", child="a", restart_count=1, delay=0.5),
+        SupervisorEscalated(supervisor="s", child="a", restarts=4, period=5.0, error="Boom: x"),
+        STOPPED,
+    ]
+    data = msgspec.json.encode(events)
+    assert b'"event":"child_exited"' in data
+    assert msgspec.json.decode(data, type=list[SupervisionEvent]) == events
+
+
+def test_events_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        STARTED.child = "b"  # type: ignore[misc]
