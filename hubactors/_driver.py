@@ -273,7 +273,7 @@ class EventStream:
             )
             async for event in receive:
                 self._buffer.append(event)
-                if isinstance(event, CONTENT_EVENTS | Finish):
+                if isinstance(event, (*CONTENT_EVENTS, Finish)):
                     return
             await self._ended()
         if scope.cancelled_caught:

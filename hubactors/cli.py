@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hubactors", description="A resilient actor runtime for LLM providers."
     )
-    parser.add_argument("--log-level", default="WARNING", help="log level on stderr")
+    parser.add_argument("--log-level", default="ERROR", help="log level on stderr")
     parser.add_argument("--log-json", action="store_true", help="log as JSON lines")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -188,7 +188,6 @@ class ProviderActor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the mailbox until cancelled; raises (crashes) only on a bug or simulated crash."""
         state = self.state
-        pending: set[Reply[ChatResponse] | Reply[None]] = set()
         slots = trio.CapacityLimiter(state.concurrency_limit)
         state.starts += 1
         try:
@@ -203,41 +202,43 @@ class ProviderActor:
                     if call.reply.abandoned:
                         continue
                     token = object()
-                    await slots.acquire_on_behalf_of(token)
-                    pending.add(call.reply)
-                    nursery.start_soon(self._serve, call, slots, token, pending)
+                    try:
+                        await slots.acquire_on_behalf_of(token)
+                    except BaseException:
+                        self._fail_stopped(call)
+                        raise
+                    nursery.start_soon(self._serve, call, slots, token)
         finally:
             self._nursery = None
             state.up = False
             state.in_flight = 0
-            crashed = DeploymentCrashedError(
-                "the deployment's actor stopped while serving the request",
-                deployment=state.config.name,
-                provider=state.config.provider,
-            )
-            for reply in pending:
-                if reply.set_exception(crashed):
-                    state.errors += 1
             state.publish()
 
-    async def _serve(
-        self,
-        call: ProviderCall,
-        slots: trio.CapacityLimiter,
-        token: object,
-        pending: set[Reply[ChatResponse] | Reply[None]],
-    ) -> None:
+    async def _serve(self, call: ProviderCall, slots: trio.CapacityLimiter, token: object) -> None:
         try:
             if isinstance(call, CompleteCall):
                 await self._serve_complete(call)
             else:
                 await self._serve_stream(call)
+        except BaseException:
+            self._fail_stopped(call)
+            raise
         finally:
-            pending.discard(call.reply)
             slots.release_on_behalf_of(token)
             limit = self.state.concurrency_limit
             if slots.total_tokens != limit:
                 slots.total_tokens = limit
+
+    def _fail_stopped(self, call: ProviderCall) -> None:
+        """This actor is crashing or being stopped: the caller must hear it at once (and
+        fail over), never wait for a reply that will not come."""
+        crashed = DeploymentCrashedError(
+            "the deployment's actor stopped while serving the request",
+            deployment=self.state.config.name,
+            provider=self.state.config.provider,
+        )
+        if call.reply.set_exception(crashed):
+            self.state.errors += 1
 
     async def _serve_complete(self, call: CompleteCall) -> None:
         with trio.CancelScope() as scope:
