@@ -55,7 +55,12 @@ def demo_config(strategy: str = "failover", seed: int = 0) -> HubConfig:
             model="sim-small",
             priority=2,
             max_concurrency=64,
-            simulation={"seed": seed + 2, "latency": 0.08, "distribution": "uniform", "jitter": 0.02},
+            simulation={
+                "seed": seed + 2,
+                "latency": 0.08,
+                "distribution": "uniform",
+                "jitter": 0.02,
+            },
         )
         .route(DEMO_ROUTE, ["alpha", "beta", "gamma"], strategy=strategy, timeout=30.0)
         .supervision(intensity=1000, period=10.0, backoff_initial=0.005, backoff_max=0.1)

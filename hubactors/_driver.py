@@ -14,6 +14,7 @@ import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import msgspec
 import trio
@@ -60,21 +61,19 @@ class _Attempts:
         self.history.append((deployment, f"{type(error).__name__}: {error.message}"))
         self.errors.append(error)
 
-    def final_error(self, skipped: Sequence[tuple[str, str]] = ()) -> Exception:
-        """The error to raise when the request cannot go on.
+    def give_up(self, skipped: Sequence[tuple[str, str]] = ()) -> NoReturn:
+        """Raise the error that ends the request.
 
         With one deployment involved, its own error (the caller learns exactly what went
-        wrong); with several, :class:`NoDeploymentAvailable` listing each try and skip.
+        wrong); with several, :class:`NoDeploymentAvailable` listing each try and skip,
+        caused by the last error.
         """
         distinct = {name for name, _ in self.history}
+        last = self.errors[-1]
         if len(distinct) == 1 and not skipped:
-            last = self.errors[-1]
-            last.add_note(f"after {self.count} attempt(s) on {self.route!r}")
-            return last
-        error = NoDeploymentAvailable(self.route, [*self.history, *skipped])
-        if self.errors:
-            error.__cause__ = self.errors[-1]
-        return error
+            last.add_note(f"after {self.count} attempt(s) on route {self.route!r}")
+            raise last
+        raise NoDeploymentAvailable(self.route, [*self.history, *skipped]) from last
 
 
 class RequestDriver:
@@ -144,7 +143,7 @@ class RequestDriver:
             wake = self._wake_time(selection, attempts, route)
             if wake is None:
                 if attempts.errors:
-                    raise attempts.final_error(selection.skipped)
+                    attempts.give_up(selection.skipped)
                 raise NoDeploymentAvailable(route.name, selection.skipped)
             # A status change (an actor back up, a breaker half-open) ends the wait early.
             version = self._board.version
@@ -195,7 +194,7 @@ class RequestDriver:
             except ProviderError as exc:
                 attempts.failed(name, exc)
                 if not exc.retryable or attempts.count >= limit:
-                    raise attempts.final_error() from None
+                    attempts.give_up()
                 continue
             finally:
                 self.wake_queues()
@@ -227,7 +226,7 @@ class RequestDriver:
                 await events.aclose()
                 attempts.failed(name, exc)
                 if not exc.retryable or attempts.count >= limit:
-                    raise attempts.final_error() from None
+                    attempts.give_up()
                 continue
             except BaseException:
                 await events.aclose()

@@ -111,7 +111,9 @@ def _chat_config(args: argparse.Namespace) -> tuple[HubConfig, str]:
     return config, args.model
 
 
-async def _chat(config: HubConfig, request: ChatRequest, *, stream: bool, show: bool) -> ChatResponse:
+async def _chat(
+    config: HubConfig, request: ChatRequest, *, stream: bool, show: bool
+) -> ChatResponse:
     async with open_hub(config) as hub:
         if not stream:
             return await hub.complete(request)
@@ -135,9 +137,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         request = ChatRequest(
             model=model, messages=messages, max_tokens=args.max_tokens, stream=args.stream
         )
-        response = trio.run(
-            lambda: _chat(config, request, stream=args.stream, show=not args.json)
-        )
+        response = trio.run(lambda: _chat(config, request, stream=args.stream, show=not args.json))
     except HubError as exc:
         if args.json:
             _print_json(error_json(exc))

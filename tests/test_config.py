@@ -94,16 +94,22 @@ def test_every_deployment_is_also_a_route_of_its_own_name(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("text", "key", "reason"),
     [
-        (TOML.replace('rpm = 600', 'rpm = "fast"'), "deployments[0].rpm", "Expected `int"),
+        (TOML.replace("rpm = 600", 'rpm = "fast"'), "deployments[0].rpm", "Expected `int"),
         (TOML.replace("rpm = 600", "rpm = -1"), "deployments[0].rpm", "must be positive"),
         (TOML.replace('provider = "openai"', 'provider = "nope"'), "deployments[1].provider", ""),
-        (TOML.replace('"primary", "backup"]', '"primary", "ghost"]'), "routes[0].deployments",
-         "unknown deployment 'ghost'"),
+        (
+            TOML.replace('"primary", "backup"]', '"primary", "ghost"]'),
+            "routes[0].deployments",
+            "unknown deployment 'ghost'",
+        ),
         (TOML.replace('strategy = "failover"', 'strategy = "random"'), "routes[0].strategy", ""),
         (TOML.replace('name = "backup"', 'name = "primary"'), "deployments[1].name", "duplicate"),
         (TOML.replace("rpm = 600", "rpm = 600\ncolour = 'red'"), "deployments[0]", "colour"),
-        (TOML.replace('api_key_env = "OPENAI_API_KEY"', 'api_key_env = "sk-abc123 secret"'),
-         "deployments[1].api_key_env", "name of an environment variable"),
+        (
+            TOML.replace('api_key_env = "OPENAI_API_KEY"', 'api_key_env = "sk-abc123 secret"'),
+            "deployments[1].api_key_env",
+            "name of an environment variable",
+        ),
     ],
 )
 def test_config_errors_name_file_key_and_reason(

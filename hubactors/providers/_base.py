@@ -25,7 +25,9 @@ class Pricing(msgspec.Struct, frozen=True, kw_only=True):
     def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
         """The cost of one response; cached input is billed at its own price when known."""
         cached_price = (
-            self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+            self.input_per_mtok
+            if self.cached_input_per_mtok is None
+            else self.cached_input_per_mtok
         )
         uncached = max(0, input_tokens - cached_input_tokens)
         return (

@@ -26,7 +26,16 @@ class SSEEvent(msgspec.Struct, frozen=True):
 class SSEParser:
     """Feed bytes with :meth:`feed`; each call returns the events completed so far."""
 
-    __slots__ = ("_buffer", "_data", "_decoder", "_event", "_has_data", "_id", "_pending_cr", "_retry")
+    __slots__ = (
+        "_buffer",
+        "_data",
+        "_decoder",
+        "_event",
+        "_has_data",
+        "_id",
+        "_pending_cr",
+        "_retry",
+    )
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
