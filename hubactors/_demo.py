@@ -143,7 +143,7 @@ def _progress_line(hub: Hub, result: DemoResult) -> str:
     parts.append(f"ok {result.succeeded} failed {result.failed}")
     now = trio.current_time()
     for status in hub.status():
-        state = status.breaker if status.up else "restarting"
+        state: str = status.breaker if status.up else "restarting"
         if status.up and now < status.cooldown_until:
             state = "cooling"
         parts.append(f"{status.name}: {state} r={status.restarts} inflight={status.in_flight}")
