@@ -82,9 +82,8 @@ def main() -> None:
         rounds = [trio.run(measure, args.requests, concurrency) for _ in range(args.rounds)]
         direct = statistics.median(r[0] for r in rounds) * 1e6
         hub = statistics.median(r[1] for r in rounds) * 1e6
-        print(
-            f"{concurrency:>11} {direct:>10.1f} {hub:>9.1f} {hub - direct:>12.1f} {hub / direct:>6.1f}"
-        )
+        overhead, ratio = hub - direct, hub / direct
+        print(f"{concurrency:>11} {direct:>10.1f} {hub:>9.1f} {overhead:>12.1f} {ratio:>6.1f}")
 
 
 if __name__ == "__main__":
