@@ -35,6 +35,7 @@ class SSEParser:
         "_id",
         "_pending_cr",
         "_retry",
+        "_started",
     )
 
     def __init__(self) -> None:
@@ -46,12 +47,17 @@ class SSEParser:
         self._event = ""
         self._id: str | None = None
         self._retry: int | None = None
+        self._started = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Parse ``chunk`` and return every event it completed, in order."""
         text = self._decoder.decode(chunk)
         if not text:
             return []
+        if not self._started:
+            # The stream may open with a UTF-8 byte order mark, which is not part of a field.
+            self._started = True
+            text = text.removeprefix("\ufeff")
         if self._pending_cr:
             # The previous chunk ended in CR: a LF now is the second half of one CRLF.
             self._pending_cr = False

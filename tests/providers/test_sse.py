@@ -150,3 +150,13 @@ def test_many_events_are_never_dropped_or_duplicated() -> None:
         events = parse(random_split(stream, seed, largest=11))
         assert [e.data for e in events] == [f'{{"n": {i}}}' for i in range(500)]
         assert [e.id for e in events] == [str(i) for i in range(500)]
+
+
+def test_a_leading_byte_order_mark_is_ignored_even_when_split() -> None:
+    from hubactors.providers._sse import SSEParser
+
+    body = "\ufeffdata: hi\n\n".encode()
+    for cut in range(1, len(body)):
+        parser = SSEParser()
+        events = parser.feed(body[:cut]) + parser.feed(body[cut:]) + parser.close()
+        assert [e.data for e in events] == ["hi"]
