@@ -36,6 +36,7 @@ class StreamAccumulator:
         self._calls: dict[int, ToolCall] = {}
         self._order: list[int] = []
         self.usage = Usage()
+        self.cost = 0.0
         self.finish: Finish | None = None
         self.error: ErrorEvent | None = None
         self.content_seen = False
@@ -66,8 +67,10 @@ class StreamAccumulator:
                 if index not in self._order:
                     self._order.append(index)
                 self._calls[index] = call
-            case UsageEvent(usage=usage):
+            case UsageEvent(usage=usage, cost=cost):
                 self.usage = usage
+                if cost is not None:
+                    self.cost = cost
             case Finish():
                 self.finish = event
             case StreamStart():
@@ -92,4 +95,5 @@ class StreamAccumulator:
             reasoning="".join(self._reasoning) or None,
             provider=self.provider,
             deployment=self.deployment,
+            cost=self.cost,
         )

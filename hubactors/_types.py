@@ -243,9 +243,11 @@ class ToolCallComplete(
 
 
 class UsageEvent(msgspec.Struct, frozen=True, tag="usage", tag_field="type"):
-    """Token usage (may come more than once; the last one counts)."""
+    """Token usage (may come more than once; the last one counts), with its cost in US
+    dollars once the hub has priced it."""
 
     usage: Usage
+    cost: float | None = None
 
 
 class Finish(msgspec.Struct, frozen=True, tag="finish", tag_field="type", kw_only=True):

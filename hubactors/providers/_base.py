@@ -12,7 +12,26 @@ from typing import Protocol
 
 import msgspec
 
-from hubactors._types import ChatRequest, ChatResponse, StreamEvent
+from hubactors._types import ChatRequest, ChatResponse, StreamEvent, Usage
+
+
+class UsageConvention(msgspec.Struct, frozen=True, kw_only=True):
+    """How a provider counts tokens, so that cost is right whatever it reports.
+
+    OpenAI counts cached prompt tokens inside ``prompt_tokens`` and reasoning inside
+    ``completion_tokens``; Anthropic reports cache reads and writes apart from
+    ``input_tokens``; Gemini reports thinking tokens apart from ``candidatesTokenCount``
+    (and bills them as output). ``Usage`` keeps each provider's own counts (they are what
+    its SDK reports); this says how to bill them.
+    """
+
+    input_includes_cached: bool = True
+    output_includes_reasoning: bool = True
+    cache_write_multiplier: float = 1.25
+
+
+OPENAI_USAGE = UsageConvention()
+"""Cached input inside input, reasoning inside output."""
 
 
 class Pricing(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +54,23 @@ class Pricing(msgspec.Struct, frozen=True, kw_only=True):
             + cached_input_tokens * cached_price
             + output_tokens * self.output_per_mtok
         ) / 1_000_000
+
+    def cost_of(self, usage: Usage, convention: UsageConvention = OPENAI_USAGE) -> float:
+        """The cost of ``usage`` as counted by a provider with ``convention``."""
+        cached = usage.cached_input_tokens
+        if convention.input_includes_cached:
+            input_tokens = usage.input_tokens
+        else:
+            input_tokens = usage.input_tokens + cached
+        output_tokens = usage.output_tokens
+        if not convention.output_includes_reasoning:
+            output_tokens += usage.reasoning_tokens
+        cache_writes = (
+            usage.cache_creation_input_tokens
+            * self.input_per_mtok
+            * convention.cache_write_multiplier
+        )
+        return self.cost(input_tokens, output_tokens, cached) + cache_writes / 1_000_000
 
 
 class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,5 +109,9 @@ class Provider(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     def pricing(self) -> Pricing: ...
+
+    def cost_of(self, usage: Usage) -> float:
+        """The cost in US dollars of ``usage`` as this provider reports it."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -19,6 +19,7 @@ import msgspec
 
 from hubactors._types import ChatRequest, ChatResponse, StreamEvent
 from hubactors.errors import ProviderError
+from hubactors.providers._base import UsageConvention
 from hubactors.providers._sse import SSEEvent
 
 
@@ -93,6 +94,7 @@ class Codec(Protocol):
     """One wire format. Implementations are stateless; decoders hold per-stream state."""
 
     name: str
+    usage_convention: UsageConvention
 
     def build_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequestSpec:
         """The HTTP request for ``request`` (streaming when ``request.stream``).

@@ -30,7 +30,7 @@ import httpx
 import msgspec
 import trio
 
-from hubactors._types import ChatRequest, ChatResponse, StreamEvent, TextDelta
+from hubactors._types import ChatRequest, ChatResponse, StreamEvent, TextDelta, Usage
 from hubactors.config import TimeoutConfig
 from hubactors.errors import (
     ConfigError,
@@ -211,15 +211,15 @@ class HttpProvider:
     async def aclose(self) -> None:
         """Nothing to release: the client pool belongs to whoever created it."""
 
+    def cost_of(self, usage: Usage) -> float:
+        """The cost of ``usage``, billed the way this provider counts tokens."""
+        return self._pricing.cost_of(usage, self._codec.usage_convention)
+
     def with_cost(self, response: ChatResponse) -> ChatResponse:
         """``response`` with its cost, provider and deployment filled in from this deployment."""
-        usage = response.usage
-        cost = self._pricing.cost(
-            usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
-        )
         return msgspec.structs.replace(
             response,
-            cost=cost,
+            cost=self.cost_of(response.usage),
             provider=self._endpoint.provider,
             deployment=self._endpoint.deployment,
         )
@@ -237,11 +237,8 @@ class HttpProvider:
         total = self._deadline(start, self._timeouts.total)
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, total, TotalTimeoutError, total)
+            await self._raise_for_status(response, total)
             body = await self._read_body(response, total, limit=None)
-            if not response.is_success:
-                raise self._codec.parse_error(
-                    response.status_code, response.headers, body, self._endpoint
-                )
         result = self.with_cost(self._codec.parse_response(body, self._endpoint))
         return msgspec.structs.replace(result, latency=trio.current_time() - start)
 
@@ -261,11 +258,7 @@ class HttpProvider:
         first = min(total, self._deadline(start, self._timeouts.first_token))
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, first, FirstTokenTimeoutError, total)
-            if not response.is_success:
-                body = await self._read_body(response, total, limit=_MAX_ERROR_BODY)
-                raise self._codec.parse_error(
-                    response.status_code, response.headers, body, self._endpoint
-                )
+            await self._raise_for_status(response, total)
             events = self._events(response, first, total)
             stack.push_async_callback(events.aclose)
             yield events
@@ -280,13 +273,16 @@ class HttpProvider:
         first = min(total, self._deadline(start, self._timeouts.first_token))
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, first, FirstTokenTimeoutError, total)
-            body = await self._read_body(response, total, limit=_MAX_ERROR_BODY)
-            if not response.is_success:
-                raise self._codec.parse_error(
-                    response.status_code, response.headers, body, self._endpoint
-                )
+            await self._raise_for_status(response, total)
 
     # --- internals ---------------------------------------------------------------------
+
+    async def _raise_for_status(self, response: httpx.Response, total: float) -> None:
+        """Raise the codec's typed error for a non-2xx response (its body read, capped)."""
+        if response.is_success:
+            return
+        body = await self._read_body(response, total, limit=_MAX_ERROR_BODY)
+        raise self._codec.parse_error(response.status_code, response.headers, body, self._endpoint)
 
     @staticmethod
     def _deadline(start: float, seconds: float | None) -> float:

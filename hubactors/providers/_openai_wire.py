@@ -109,6 +109,7 @@ _FINISH = {
 
 
 def finish_reason(raw: str | None, has_tools: bool, refused: bool) -> FinishReason:
+    """The normalized reason: refusals are ``content_filter``, tool calls never ``stop``."""
     if refused:
         return FinishReason.CONTENT_FILTER
     reason = _FINISH.get(raw or "", FinishReason.STOP)
@@ -129,6 +130,7 @@ def parse_arguments(text: str) -> dict[str, Any]:
 
 
 def usage_from(wire: WireUsage | None) -> Usage | None:
+    """Our usage from the wire's (DeepSeek's ``prompt_cache_hit_tokens`` as a fallback)."""
     if wire is None:
         return None
     cached = wire.prompt_tokens_details.cached_tokens if wire.prompt_tokens_details else None
@@ -142,6 +144,7 @@ def usage_from(wire: WireUsage | None) -> Usage | None:
 
 
 def content_text(content: str | list[Any] | None) -> str:
+    """The answer text of a message or delta ``content``."""
     if content is None or isinstance(content, str):
         return content or ""
     # Some hosts send content as a list of parts; only text parts are answer text.
@@ -151,6 +154,7 @@ def content_text(content: str | list[Any] | None) -> str:
 
 
 def secret_of(endpoint: Endpoint) -> str:
+    """The endpoint's API key, or ``""``: only for sending it and for redacting it."""
     return endpoint.api_key.reveal() if endpoint.api_key else ""
 
 
@@ -193,6 +197,10 @@ def build_error(
     fallback: str,
     endpoint: Endpoint,
 ) -> ProviderError:
+    """The typed error for an error body (``status`` is ``None`` for one sent in a stream).
+
+    The message is the provider's, with the API key redacted; ``fallback`` when it has none.
+    """
     message, etype, code = "", "", ""
     if wire is not None:
         err = wire.error
@@ -224,6 +232,7 @@ def build_error(
 
 
 def decode(body: bytes | str) -> WireCompletion | None:
+    """The body decoded, or ``None`` if it is not a JSON object of the expected shape."""
     try:
         return _DECODER.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -247,6 +256,7 @@ def _tool_calls(calls: list[WireToolCall] | None, legacy: WireFunction | None) -
 
 
 def parse_response(body: bytes, endpoint: Endpoint) -> ChatResponse:
+    """A 2xx body as a response; ``ServerError`` if malformed, the typed error if an error."""
     wire = decode(body)
     if wire is None:
         raise ServerError(

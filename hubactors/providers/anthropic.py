@@ -43,6 +43,7 @@ from hubactors.providers._anthropic_wire import (
     finish_reason,
     usage_from,
 )
+from hubactors.providers._base import UsageConvention
 from hubactors.providers._codec import Endpoint, HttpRequestSpec, parse_retry_after
 from hubactors.providers._wire import body_excerpt, decode, split_data_url
 
@@ -187,6 +188,7 @@ class AnthropicCodec:
     """The Anthropic Messages wire format. Stateless; see the module docstring."""
 
     name = "anthropic"
+    usage_convention = UsageConvention(input_includes_cached=False)
 
     def build_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequestSpec:
         """``POST {base}/v1/messages``; ``InvalidRequestError`` for what it cannot express."""

@@ -41,6 +41,7 @@ from hubactors._types import (
     ToolResultPart,
 )
 from hubactors.errors import InvalidRequestError, ProviderError, ServerError
+from hubactors.providers._base import UsageConvention
 from hubactors.providers._codec import Endpoint, HttpRequestSpec
 from hubactors.providers._gemini_stream import GeminiStreamDecoder
 from hubactors.providers._gemini_wire import (
@@ -221,6 +222,7 @@ class GeminiCodec:
     """The Gemini ``generateContent`` wire format. Stateless; see the module docstring."""
 
     name = "gemini"
+    usage_convention = UsageConvention(output_includes_reasoning=False)
 
     def build_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequestSpec:
         """``POST {base}/{version}/models/{model}:generateContent`` (``stream...?alt=sse``).

@@ -41,6 +41,7 @@ from hubactors._types import (
 )
 from hubactors.errors import ConfigError, InvalidRequestError, ProviderError
 from hubactors.providers import _openai_wire as wire
+from hubactors.providers._base import OPENAI_USAGE
 from hubactors.providers._codec import Endpoint, HttpRequestSpec
 from hubactors.providers._openai_stream import ChatCompletionsStreamDecoder
 from hubactors.providers._openai_wire import parse_arguments
@@ -180,6 +181,7 @@ class OpenAICodec:
     """OpenAI itself: Bearer key, ``{base_url}/chat/completions``."""
 
     name = "openai"
+    usage_convention = OPENAI_USAGE
     default_base_url: str | None = "https://api.openai.com/v1"
     max_tokens_field = "max_completion_tokens"
 

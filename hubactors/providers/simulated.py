@@ -276,6 +276,10 @@ class SimulatedProvider:
     def _cost(self, usage: Usage) -> float:
         return self._pricing.cost(usage.input_tokens, usage.output_tokens)
 
+    def cost_of(self, usage: Usage) -> float:
+        """The cost of ``usage`` at this deployment's prices."""
+        return self._cost(usage)
+
     async def _checked_reply(self, request: ChatRequest, fate: _Fate) -> _Reply:
         # An invalid request is refused at once, but still at a checkpoint like any call.
         try:
