@@ -104,7 +104,6 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     output_cost_per_mtok: float | None = None
     cached_input_cost_per_mtok: float | None = None
     context_window: int | None = None
-    max_retries: int = 2
     timeouts: TimeoutConfig = msgspec.field(default_factory=TimeoutConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
@@ -232,7 +231,6 @@ def validate_config(config: HubConfig, *, file: str | None = None) -> None:
             _check(value is None or value > 0, "must be positive", f"{key}.{field}", file)
         _check(dep.max_concurrency > 0, "must be positive", f"{key}.max_concurrency", file)
         _check(dep.weight > 0, "must be positive", f"{key}.weight", file)
-        _check(dep.max_retries >= 0, "must not be negative", f"{key}.max_retries", file)
         for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):
             value = getattr(dep, field)
             _check(value is None or value >= 0, "must not be negative", f"{key}.{field}", file)
