@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -135,27 +134,15 @@ async def test_chat_prints_the_error_contract_and_exits_non_zero() -> None:
 
 async def test_chat_with_a_missing_key_variable_is_a_config_error() -> None:
     env = {k: v for k, v in os.environ.items() if k != "HUB_MISSING_KEY"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hubactors.cli",
-            "chat",
-            "--provider",
-            "openai",
-            "--api-key-env",
-            "HUB_MISSING_KEY",
-            "--model",
-            "gpt-4o-mini",
-            "--json",
-            "hi",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    args = ["chat", "--provider", "openai", "--api-key-env", "HUB_MISSING_KEY"]
+    result = await trio.run_process(
+        [sys.executable, "-m", "hubactors.cli", *args, "--model", "gpt-4o-mini", "--json", "hi"],
+        capture_stdout=True,
+        capture_stderr=True,
         check=False,
+        env=env,
     )
     assert result.returncode == 2
-    error = last_json(result.stdout)["error"]
+    error = last_json(result.stdout.decode())["error"]
     assert error["type"] == "ConfigError"
     assert "HUB_MISSING_KEY" in error["message"]

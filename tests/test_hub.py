@@ -235,10 +235,9 @@ async def test_close_waits_for_in_flight_requests_within_the_grace(
     async def one(hub: hubactors.Hub) -> None:
         results.append(await hub.complete(ask()))
 
-    async with trio.open_nursery() as nursery:
-        async with hubactors.open_hub(config) as hub:
-            nursery.start_soon(one, hub)
-            await trio.sleep(0.5)
+    async with trio.open_nursery() as nursery, hubactors.open_hub(config) as hub:
+        nursery.start_soon(one, hub)
+        await trio.sleep(0.5)
     assert len(results) == 1
 
 
