@@ -143,10 +143,17 @@ def _progress_line(hub: Hub, result: DemoResult) -> str:
     parts.append(f"ok {result.succeeded} failed {result.failed}")
     now = trio.current_time()
     for status in hub.status():
-        state: str = status.breaker if status.up else "restarting"
-        if status.up and now < status.cooldown_until:
-            state = "cooling"
-        parts.append(f"{status.name}: {state} r={status.restarts} inflight={status.in_flight}")
+        state: list[str] = [status.breaker]
+        if not status.up:
+            state.append("restarting")
+        elif status.breaker != "open" and now < status.cooldown_until:
+            # An open breaker is published as a cooldown too; only a 429 is "cooling".
+            state.append("cooling")
+        if not status.healthy:
+            state.append("unhealthy")
+        parts.append(
+            f"{status.name}: {','.join(state)} r={status.restarts} inflight={status.in_flight}"
+        )
     return " | ".join(parts)
 
 

@@ -40,7 +40,12 @@ from hubactors.actors import (
 )
 from hubactors.config import DeploymentConfig, HubConfig, coerce_config
 from hubactors.errors import HubClosedError, HubError, ProviderError
-from hubactors.providers._actor import DeploymentState, ProviderActor, ProviderCall
+from hubactors.providers._actor import (
+    DeploymentState,
+    ProviderActor,
+    ProviderCall,
+    fail_unserved,
+)
 from hubactors.providers._base import Provider
 from hubactors.providers._catalog import capabilities_for, pricing_for
 
@@ -49,7 +54,7 @@ if TYPE_CHECKING:
 from hubactors.providers.simulated import SimulatedProvider
 from hubactors.resilience import RetryPolicy
 from hubactors.routing import DeploymentStatus, StatusBoard
-from hubactors.routing._router import RouterActor
+from hubactors.routing._router import RouterActor, Select
 
 HUB_INTENSITY = 3
 HUB_PERIOD = 60.0
@@ -256,17 +261,21 @@ async def open_hub(
             retry=retry,
         )
         hub = Hub(cfg, driver, board, events, metrics)
+        mailboxes: list[Mailbox[Select] | Mailbox[ProviderCall]] = [router.mailbox]
+        mailboxes += [state.mailbox for state in states.values()]
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(hub_supervisor.run)
-                nursery.start_soon(_wake_queued_requests, board, driver)
+                nursery.start_soon(driver.run_wakeups)
                 try:
                     yield hub
                 finally:
                     with trio.CancelScope(shield=True):
                         await hub.drain(cfg.shutdown_grace)
+                        driver.close()
                         with trio.move_on_after(cfg.shutdown_grace + 1.0):
                             await hub_supervisor.shutdown()
+                        _close_mailboxes(mailboxes)
                     nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             # One failure (the caller's own, or an escalation) is raised as itself.
@@ -280,9 +289,13 @@ async def open_hub(
             await pool.aclose()
 
 
-async def _wake_queued_requests(board: StatusBoard, driver: RequestDriver) -> None:
-    """Each status change may have freed a slot: let a queued request of each route look."""
-    while True:
-        version = board.version
-        await board.wait_for_change(version)
-        driver.wake_queues()
+def _close_mailboxes(mailboxes: list[Mailbox[Select] | Mailbox[ProviderCall]]) -> None:
+    """Every actor is stopped: answer what is still queued, so no caller waits in vain."""
+    for mailbox in mailboxes:
+        while True:
+            try:
+                message = mailbox.receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            fail_unserved(message, HubClosedError("the hub closed before serving the request"))
+        mailbox.close(drain=False)

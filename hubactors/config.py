@@ -115,7 +115,11 @@ class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """A logical model name and the deployments that serve it, picked by ``strategy``.
 
     ``max_attempts`` bounds tries per request (failover and retries together); ``timeout``
-    is the default total deadline of a request on this route, in seconds.
+    is the default total deadline of a request on this route, in seconds. ``hedge_after``
+    (opt-in) sends a second copy of a request to another deployment when the first has not
+    answered (a completion) or produced its first token (a stream) after that many seconds;
+    ``0`` means twice the first deployment's moving average of that time. ``queue_size``
+    bounds the requests waiting while every deployment is at its limit.
     """
 
     name: str
@@ -216,59 +220,100 @@ def _check(condition: bool, reason: str, key: str, file: str | None) -> None:
         raise ConfigError(reason, file=file, key=key)
 
 
+def _check_positive(value: float | None, key: str, file: str | None) -> None:
+    _check(value is None or value > 0, "must be positive", key, file)
+
+
+def _check_fraction(value: float, key: str, file: str | None) -> None:
+    _check(0.0 < value <= 1.0, "must be within (0, 1]", key, file)
+
+
+def _validate_resilience(dep: DeploymentConfig, key: str, file: str | None) -> None:
+    """Ranges of the breaker, health and timeout settings of one deployment."""
+    breaker = dep.breaker
+    _check_fraction(breaker.failure_rate, f"{key}.breaker.failure_rate", file)
+    _check_fraction(breaker.slow_call_rate, f"{key}.breaker.slow_call_rate", file)
+    for field in ("window", "open_for", "slow_call_seconds", "min_calls", "half_open_probes"):
+        _check_positive(getattr(breaker, field), f"{key}.breaker.{field}", file)
+    health = dep.health
+    _check(health.interval >= 0, "must not be negative", f"{key}.health.interval", file)
+    _check_positive(health.timeout, f"{key}.health.timeout", file)
+    _check_positive(health.max_backoff, f"{key}.health.max_backoff", file)
+    for field in ("connect", "first_token", "idle", "total"):
+        _check_positive(getattr(dep.timeouts, field), f"{key}.timeouts.{field}", file)
+
+
+def _validate_deployment(dep: DeploymentConfig, key: str, file: str | None) -> None:
+    _check(bool(dep.name), "name must not be empty", f"{key}.name", file)
+    _check(bool(dep.model), "model must not be empty", f"{key}.model", file)
+    for field in ("rpm", "tpm"):
+        _check_positive(getattr(dep, field), f"{key}.{field}", file)
+    _check(dep.max_concurrency > 0, "must be positive", f"{key}.max_concurrency", file)
+    _check(dep.weight > 0, "must be positive", f"{key}.weight", file)
+    for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):
+        value = getattr(dep, field)
+        _check(value is None or value >= 0, "must not be negative", f"{key}.{field}", file)
+    if dep.api_key_env is not None:
+        _check(
+            re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dep.api_key_env) is not None,
+            "must be the name of an environment variable, not a key",
+            f"{key}.api_key_env",
+            file,
+        )
+    if dep.provider in ("azure", "openai-compatible"):
+        _check(dep.base_url is not None, "required for this provider", f"{key}.base_url", file)
+    sim = dep.simulation
+    for field in ("error_rate", "rate_limit_rate", "crash_rate"):
+        value = getattr(sim, field)
+        _check(0.0 <= value <= 1.0, "must be within 0..1", f"{key}.simulation.{field}", file)
+    _validate_resilience(dep, key, file)
+
+
+def _validate_route(route: RouteConfig, key: str, known: set[str], file: str | None) -> None:
+    _check(bool(route.name), "name must not be empty", f"{key}.name", file)
+    _check(bool(route.deployments), "at least one deployment", f"{key}.deployments", file)
+    for name in route.deployments:
+        _check(name in known, f"unknown deployment {name!r}", f"{key}.deployments", file)
+    _check(route.timeout > 0, "must be positive", f"{key}.timeout", file)
+    _check_positive(route.max_attempts, f"{key}.max_attempts", file)
+    _check(
+        route.hedge_after is None or route.hedge_after >= 0,
+        "must not be negative (0 hedges after twice the measured latency)",
+        f"{key}.hedge_after",
+        file,
+    )
+    _check(route.queue_size >= 0, "must not be negative", f"{key}.queue_size", file)
+
+
 def validate_config(config: HubConfig, *, file: str | None = None) -> None:
     """Cross-field checks msgspec cannot express: unique names, known references, ranges."""
     _check(bool(config.deployments), "at least one deployment is required", "deployments", file)
     seen: set[str] = set()
     for i, dep in enumerate(config.deployments):
-        key = f"deployments[{i}]"
-        _check(bool(dep.name), "name must not be empty", f"{key}.name", file)
-        _check(dep.name not in seen, f"duplicate deployment name {dep.name!r}", f"{key}.name", file)
+        _check(
+            dep.name not in seen,
+            f"duplicate deployment name {dep.name!r}",
+            f"deployments[{i}].name",
+            file,
+        )
         seen.add(dep.name)
-        _check(bool(dep.model), "model must not be empty", f"{key}.model", file)
-        for field in ("rpm", "tpm"):
-            value = getattr(dep, field)
-            _check(value is None or value > 0, "must be positive", f"{key}.{field}", file)
-        _check(dep.max_concurrency > 0, "must be positive", f"{key}.max_concurrency", file)
-        _check(dep.weight > 0, "must be positive", f"{key}.weight", file)
-        for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):
-            value = getattr(dep, field)
-            _check(value is None or value >= 0, "must not be negative", f"{key}.{field}", file)
-        if dep.api_key_env is not None:
-            _check(
-                re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dep.api_key_env) is not None,
-                "must be the name of an environment variable, not a key",
-                f"{key}.api_key_env",
-                file,
-            )
-        if dep.provider in ("azure", "openai-compatible"):
-            _check(dep.base_url is not None, "required for this provider", f"{key}.base_url", file)
-        sim = dep.simulation
-        for field in ("error_rate", "rate_limit_rate", "crash_rate"):
-            value = getattr(sim, field)
-            _check(0.0 <= value <= 1.0, "must be within 0..1", f"{key}.simulation.{field}", file)
+        _validate_deployment(dep, f"deployments[{i}]", file)
     route_names: set[str] = set()
     for i, route in enumerate(config.routes):
         key = f"routes[{i}]"
-        _check(bool(route.name), "name must not be empty", f"{key}.name", file)
         _check(
             route.name not in route_names, f"duplicate route {route.name!r}", f"{key}.name", file
         )
         route_names.add(route.name)
-        _check(bool(route.deployments), "at least one deployment", f"{key}.deployments", file)
-        for name in route.deployments:
-            _check(name in seen, f"unknown deployment {name!r}", f"{key}.deployments", file)
-        _check(route.timeout > 0, "must be positive", f"{key}.timeout", file)
-        _check(
-            route.max_attempts is None or route.max_attempts > 0,
-            "must be positive",
-            f"{key}.max_attempts",
-            file,
-        )
+        _validate_route(route, key, seen, file)
     sup = config.supervision
     _check(sup.intensity >= 0, "must not be negative", "supervision.intensity", file)
     _check(sup.period > 0, "must be positive", "supervision.period", file)
+    for field in ("backoff_initial", "backoff_max"):
+        value = getattr(sup, field)
+        _check(value >= 0, "must not be negative", f"supervision.{field}", file)
     _check(config.shutdown_grace >= 0, "must not be negative", "shutdown_grace", file)
+    _check(config.mailbox_size >= 0, "must not be negative", "mailbox_size", file)
 
 
 class HubConfigBuilder:

@@ -157,3 +157,66 @@ def test_azure_and_compatible_hosts_need_a_base_url() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict({"deployments": [{"name": "a", "provider": "azure", "model": "gpt"}]})
     assert info.value.key == "deployments[0].base_url"
+
+
+def one_deployment(**options: object) -> dict[str, object]:
+    return {"deployments": [{"name": "a", "provider": "simulated", "model": "m", **options}]}
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "reason"),
+    [
+        ("breaker", "window", 0.0, "must be positive"),
+        ("breaker", "open_for", -1.0, "must be positive"),
+        ("breaker", "min_calls", 0, "must be positive"),
+        ("breaker", "half_open_probes", 0, "must be positive"),
+        ("breaker", "slow_call_seconds", 0.0, "must be positive"),
+        ("breaker", "failure_rate", 0.0, "within (0, 1]"),
+        ("breaker", "failure_rate", 1.5, "within (0, 1]"),
+        ("breaker", "slow_call_rate", -0.1, "within (0, 1]"),
+        ("health", "interval", -5.0, "must not be negative"),
+        ("health", "timeout", 0.0, "must be positive"),
+        ("health", "max_backoff", -1.0, "must be positive"),
+        ("timeouts", "connect", 0.0, "must be positive"),
+        ("timeouts", "first_token", -1.0, "must be positive"),
+        ("timeouts", "idle", 0.0, "must be positive"),
+        ("timeouts", "total", -0.5, "must be positive"),
+    ],
+)
+def test_resilience_settings_out_of_range_name_their_key(
+    section: str, field: str, value: float, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(one_deployment(**{section: {field: value}}))
+    assert info.value.key == f"deployments[0].{section}.{field}"
+    assert reason in str(info.value)
+
+
+def test_resilience_settings_at_their_limits_are_accepted() -> None:
+    config = config_from_dict(
+        one_deployment(
+            breaker={"failure_rate": 1.0, "slow_call_rate": 1.0, "slow_call_seconds": None},
+            health={"interval": 0.0},
+            timeouts={"connect": None, "first_token": None, "idle": None, "total": None},
+        )
+    )
+    assert config.deployments[0].timeouts.total is None
+    assert config.deployments[0].health.interval == 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hedge_after", -1.0), ("queue_size", -1), ("max_attempts", 0), ("timeout", 0.0)],
+)
+def test_route_settings_out_of_range_name_their_key(field: str, value: float) -> None:
+    data = one_deployment()
+    data["routes"] = [{"name": "chat", "deployments": ["a"], field: value}]
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert info.value.key == f"routes[0].{field}"
+
+
+def test_hedge_after_zero_means_adaptive_and_is_accepted() -> None:
+    data = one_deployment()
+    data["routes"] = [{"name": "chat", "deployments": ["a"], "hedge_after": 0}]
+    assert config_from_dict(data).routes[0].hedge_after == 0

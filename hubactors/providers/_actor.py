@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import msgspec
@@ -24,158 +23,57 @@ import trio
 
 from hubactors._types import (
     CONTENT_EVENTS,
-    ChatRequest,
     ChatResponse,
     Finish,
-    StreamEvent,
     StreamStart,
     Usage,
     UsageEvent,
 )
-from hubactors.actors import Mailbox, Reply
-from hubactors.config import DeploymentConfig
 from hubactors.errors import (
     CircuitOpenError,
     DeploymentCrashedError,
+    FirstTokenTimeoutError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitError,
+    StreamIdleTimeoutError,
     TotalTimeoutError,
 )
-from hubactors.providers._base import Provider
+from hubactors.providers._deployment import (
+    CompleteCall,
+    DeploymentState,
+    ProviderCall,
+    StreamCall,
+    close_events,
+    fail_unserved,
+)
 from hubactors.resilience import (
-    AdaptiveConcurrency,
-    CircuitBreaker,
-    HealthTracker,
-    RateLimiter,
     Reservation,
     counts_as_failure,
     run_health_loop,
 )
-from hubactors.routing import DeploymentStatus, Ewma, StatusBoard
+
+__all__ = [
+    "CompleteCall",
+    "DeploymentState",
+    "ProviderActor",
+    "ProviderCall",
+    "StreamCall",
+    "fail_unserved",
+]
 
 T = TypeVar("T")
 
 DEFAULT_RATE_LIMIT_COOLDOWN = 1.0
 """Seconds a deployment rests after a 429 that did not say how long to wait."""
 
+OVERLOAD_STATUSES = frozenset({429, 503, 529})
+"""HTTP statuses that mean "too much load": they lower an adaptive concurrency limit."""
 
-@dataclass(slots=True)
-class CompleteCall:
-    """Serve ``request`` and reply with a :class:`ChatResponse` or a ``ProviderError``."""
-
-    request: ChatRequest
-    estimated_tokens: int
-    deadline: float | None
-    reply: Reply[ChatResponse]
-
-
-@dataclass(slots=True)
-class StreamCall:
-    """Stream ``request`` into ``events``; the reply says how the stream ended.
-
-    The actor closes ``events`` when it is done. The caller closing its receive side, or
-    abandoning ``reply``, stops the upstream request at once.
-    """
-
-    request: ChatRequest
-    estimated_tokens: int
-    deadline: float | None
-    events: trio.MemorySendChannel[StreamEvent]
-    reply: Reply[None]
-
-
-ProviderCall = CompleteCall | StreamCall
-
-
-@dataclass
-class DeploymentState:
-    """Everything about one deployment that survives restarts of its actor."""
-
-    config: DeploymentConfig
-    provider: Provider
-    board: StatusBoard
-    mailbox: Mailbox[ProviderCall]
-    limiter: RateLimiter
-    breaker: CircuitBreaker
-    health: HealthTracker
-    adaptive: AdaptiveConcurrency | None = None
-    latency: Ewma = field(default_factory=Ewma)
-    ttft: Ewma = field(default_factory=Ewma)
-    success: Ewma = field(default_factory=lambda: Ewma(alpha=0.1, initial=1.0))
-    cooldown_until: float = 0.0
-    starts: int = 0
-    up: bool = False
-    in_flight: int = 0
-    requests: int = 0
-    errors: int = 0
-
-    @classmethod
-    def create(
-        cls,
-        config: DeploymentConfig,
-        provider: Provider,
-        board: StatusBoard,
-        mailbox: Mailbox[ProviderCall],
-    ) -> DeploymentState:
-        """The state of a fresh deployment, with limits and breaker from its config."""
-        now = trio.current_time()
-        adaptive = (
-            AdaptiveConcurrency(initial=config.max_concurrency, maximum=config.max_concurrency)
-            if config.adaptive_concurrency
-            else None
-        )
-        state = cls(
-            config=config,
-            provider=provider,
-            board=board,
-            mailbox=mailbox,
-            limiter=RateLimiter.from_config(config, now=now),
-            breaker=CircuitBreaker(config.breaker),
-            health=HealthTracker(config.health),
-            adaptive=adaptive,
-        )
-        state.publish()
-        return state
-
-    @property
-    def concurrency_limit(self) -> int:
-        return self.adaptive.limit if self.adaptive is not None else self.config.max_concurrency
-
-    def publish(self) -> None:
-        """Put a fresh snapshot of this deployment on the status board."""
-        now = trio.current_time()
-        breaker = self.breaker.state(now).value
-        cooldown = self.cooldown_until
-        opened_until = self.breaker.opened_until
-        if opened_until is not None:
-            cooldown = max(cooldown, opened_until)
-        pricing = self.provider.pricing()
-        limited_until = self.limiter.next_available(now)
-        self.board.publish(
-            DeploymentStatus(
-                name=self.config.name,
-                provider=self.config.provider,
-                model=self.config.model,
-                priority=self.config.priority,
-                weight=self.config.weight,
-                up=self.up,
-                healthy=self.health.healthy,
-                breaker=breaker,  # type: ignore[arg-type]
-                cooldown_until=cooldown,
-                rate_limited_until=limited_until if limited_until > now else 0.0,
-                in_flight=self.in_flight,
-                max_concurrency=self.concurrency_limit,
-                ewma_latency=self.latency.value,
-                ewma_ttft=self.ttft.value,
-                ewma_success=self.success.value if self.success.value is not None else 1.0,
-                input_price=pricing.input_per_mtok,
-                output_price=pricing.output_per_mtok,
-                restarts=max(0, self.starts - 1),
-                requests=self.requests,
-                errors=self.errors,
-                updated_at=now,
-            )
-        )
+Outcome = tuple[T, Usage, float]
+"""What a call's work returns: its value, its usage, and its responsiveness in seconds (the
+whole call for a completion, the time to first content for a stream), which the breaker's
+slow-call check and the adaptive limit judge."""
 
 
 class ProviderActor:
@@ -184,6 +82,7 @@ class ProviderActor:
     def __init__(self, state: DeploymentState) -> None:
         self.state = state
         self._nursery: trio.Nursery | None = None
+        self._publish_due: float | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the mailbox until cancelled; raises (crashes) only on a bug or simulated crash."""
@@ -195,21 +94,24 @@ class ProviderActor:
                 self._nursery = nursery
                 if state.config.health.interval > 0:
                     nursery.start_soon(self._health_loop)
+                self._publish_when_half_open()
                 state.up = True
                 state.publish()
                 task_status.started()
                 async for call in state.mailbox.receive:
                     if call.reply.abandoned:
+                        close_events(call)
                         continue
                     token = object()
                     try:
                         await slots.acquire_on_behalf_of(token)
                     except BaseException:
-                        self._fail_stopped(call)
+                        self._fail_stopped(call, counted=False)
                         raise
                     nursery.start_soon(self._serve, call, slots, token)
         finally:
             self._nursery = None
+            self._publish_due = None
             state.up = False
             state.in_flight = 0
             state.publish()
@@ -229,9 +131,10 @@ class ProviderActor:
             if slots.total_tokens != limit:
                 slots.total_tokens = limit
 
-    def _fail_stopped(self, call: ProviderCall) -> None:
+    def _fail_stopped(self, call: ProviderCall, *, counted: bool = True) -> None:
         """This actor is crashing or being stopped: the caller must hear it at once (and
-        fail over), never wait for a reply that will not come."""
+        fail over), never wait for a reply that will not come. ``counted`` says whether
+        the call already counts among the deployment's requests."""
         crashed = DeploymentCrashedError(
             "the deployment's actor stopped while serving the request",
             deployment=self.state.config.name,
@@ -239,6 +142,9 @@ class ProviderActor:
         )
         if call.reply.set_exception(crashed):
             self.state.errors += 1
+            if not counted:
+                self.state.requests += 1
+        close_events(call)
 
     async def _serve_complete(self, call: CompleteCall) -> None:
         with trio.CancelScope() as scope:
@@ -250,9 +156,10 @@ class ProviderActor:
             else:
                 call.reply.set_result(response)
 
-    async def _complete(self, call: ProviderCall) -> tuple[ChatResponse, Usage]:
+    async def _complete(self, call: ProviderCall) -> Outcome[ChatResponse]:
+        started = trio.current_time()
         response = await self.state.provider.complete(call.request)
-        return response, response.usage
+        return response, response.usage, trio.current_time() - started
 
     async def _serve_stream(self, call: StreamCall) -> None:
         with trio.CancelScope() as scope:
@@ -267,38 +174,53 @@ class ProviderActor:
                 else:
                     call.reply.set_result(None)
 
-    async def _pump(self, call: ProviderCall) -> tuple[None, Usage]:
+    async def _pump(self, call: ProviderCall) -> Outcome[None]:
         assert isinstance(call, StreamCall)
         state = self.state
         started = trio.current_time()
         usage = Usage()
-        first_content = True
+        ttft: float | None = None
         async with state.provider.stream(call.request) as events:
             async for event in events:
                 if isinstance(event, StreamStart):
                     event = msgspec.structs.replace(
                         event, provider=state.config.provider, deployment=state.config.name
                     )
-                elif first_content and isinstance(event, CONTENT_EVENTS):
-                    first_content = False
-                    state.ttft.update(trio.current_time() - started)
+                elif ttft is None and isinstance(event, CONTENT_EVENTS):
+                    ttft = trio.current_time() - started
+                    state.ttft.update(ttft)
                 elif isinstance(event, UsageEvent):
                     usage = event.usage
                 await call.events.send(event)
                 if isinstance(event, Finish):
                     break
-        return None, usage
+        # How long the rest took depends on the answer's length and on how fast the caller
+        # reads, so a stream's responsiveness is its time to first content.
+        return None, usage, ttft if ttft is not None else trio.current_time() - started
 
     async def _guarded(
         self,
         call: ProviderCall,
-        work: Callable[[ProviderCall], Awaitable[tuple[T, Usage]]],
+        work: Callable[[ProviderCall], Awaitable[Outcome[T]]],
     ) -> T:
-        """Run ``work`` through the breaker, the rate limiter and the deadline, and learn
-        from its outcome (breaker, health, moving averages, cooldowns, adaptive limit)."""
+        """Run ``work`` through the cooldown, the breaker, the rate limiter and the deadline,
+        and learn from its outcome (breaker, health, moving averages, cooldowns, adaptive
+        limit).
+
+        A call that arrives while a provider's Retry-After runs is refused at once with a
+        retryable :class:`RateLimitError`, so that its driver fails over instead of waiting.
+        """
         state = self.state
         name = state.config.name
         now = trio.current_time()
+        if now < state.cooldown_until:
+            wait = state.cooldown_until - now
+            raise RateLimitError(
+                f"cooling down for {wait:.3g}s after the provider's rate limit",
+                deployment=name,
+                provider=state.config.provider,
+                retry_after=wait,
+            )
         if not state.breaker.allow(now):
             state.publish()
             raise CircuitOpenError(
@@ -306,20 +228,24 @@ class ProviderActor:
             )
         reservation: Reservation | None = None
         started = now
+        deadline = call.deadline if call.deadline is not None else math.inf
         state.in_flight += 1
         state.requests += 1
         state.publish()
         try:
             reservation = await state.limiter.acquire(call.estimated_tokens, deadline=call.deadline)
             started = trio.current_time()
-            deadline = call.deadline if call.deadline is not None else math.inf
             with trio.CancelScope(deadline=deadline) as deadline_scope:
-                value, usage = await work(call)
+                value, usage, responsiveness = await work(call)
             if deadline_scope.cancelled_caught:
                 raise TotalTimeoutError(
                     "the request's deadline passed", deployment=name, provider=state.config.provider
                 )
         except ProviderError as exc:
+            if isinstance(exc, ProviderTimeoutError) and trio.current_time() < deadline:
+                # The provider's own per-attempt timeout, not the request's deadline:
+                # another attempt (elsewhere) may still answer in time.
+                exc.retryable = True
             self._record_failure(exc, started, reservation)
             raise
         except BaseException:
@@ -329,23 +255,24 @@ class ProviderActor:
                 reservation.release()
             raise
         else:
-            self._record_success(started, usage, reservation)
+            self._record_success(started, usage, responsiveness, reservation)
             return value
         finally:
             state.in_flight -= 1
             state.publish()
 
-    def _record_success(self, started: float, usage: Usage, reservation: Reservation) -> None:
+    def _record_success(
+        self, started: float, usage: Usage, responsiveness: float, reservation: Reservation
+    ) -> None:
         state = self.state
         now = trio.current_time()
-        elapsed = now - started
-        state.breaker.record_success(now, elapsed)
+        state.breaker.record_success(now, responsiveness)
         state.health.record_success(now)
-        state.latency.update(elapsed)
+        state.latency.update(now - started)
         state.success.update(1.0)
         reservation.settle(usage.input_tokens + usage.output_tokens)
         if state.adaptive is not None:
-            state.adaptive.on_success(elapsed, now)
+            state.adaptive.on_success(responsiveness, now)
 
     def _record_failure(
         self, exc: ProviderError, started: float, reservation: Reservation | None
@@ -358,6 +285,8 @@ class ProviderActor:
             reservation.release()
         if exc.deployment is None:
             exc.deployment = state.config.name
+        if state.adaptive is not None and _is_overload(exc):
+            state.adaptive.on_overload(now)
         if isinstance(exc, RateLimitError):
             state.breaker.record_ignored(now)
             if exc.status == 429:
@@ -366,24 +295,34 @@ class ProviderActor:
                 )
                 state.cooldown_until = max(state.cooldown_until, now + wait)
                 state.limiter.pause_until(now + wait)
-                if state.adaptive is not None:
-                    state.adaptive.on_overload(now)
             return
         if isinstance(exc, CircuitOpenError):
             return
         if counts_as_failure(exc):
             state.breaker.record_failure(now, now - started)
-            opened_until = state.breaker.opened_until
-            if opened_until is not None and self._nursery is not None:
-                # The snapshot must say half-open once the open period ends, without traffic.
-                self._nursery.start_soon(self._publish_at, opened_until)
+            was_healthy = state.health.healthy
             state.health.record_failure(exc, now)
+            if was_healthy and not state.health.healthy and state.config.health.interval <= 0:
+                # Without active probes nothing would ever try it again: recovery goes
+                # through the breaker instead (open, then half-open probe requests).
+                state.breaker.trip(now)
             state.success.update(0.0)
+            self._publish_when_half_open()
         else:
             state.breaker.record_ignored(now)
 
+    def _publish_when_half_open(self) -> None:
+        """The snapshot must say half-open once an open period ends, without traffic."""
+        opened_until = self.state.breaker.opened_until
+        if opened_until is None or self._nursery is None or opened_until == self._publish_due:
+            return
+        self._publish_due = opened_until
+        self._nursery.start_soon(self._publish_at, opened_until)
+
     async def _publish_at(self, when: float) -> None:
         await trio.sleep_until(when)
+        if self._publish_due == when:
+            self._publish_due = None
         self.state.publish()
 
     async def _health_loop(self) -> None:
@@ -397,3 +336,10 @@ class ProviderActor:
 
         state.health.on_change = changed
         await run_health_loop(state.health, probe, state.config.health)
+
+
+def _is_overload(exc: ProviderError) -> bool:
+    """Whether ``exc`` is the provider pushing back on load (not a local limit)."""
+    if exc.status in OVERLOAD_STATUSES:
+        return True
+    return isinstance(exc, FirstTokenTimeoutError | StreamIdleTimeoutError)

@@ -152,6 +152,14 @@ class CircuitBreaker:
         self._opened_until = None
         self._set(BreakerState.CLOSED)
 
+    def trip(self, now: float) -> None:
+        """Open now, whatever the window says: another detector (e.g. passive health)
+        judged the deployment down. Recovery then goes through ``half_open`` as usual.
+        No-op while already open."""
+        state = self.state(now)
+        if state is not BreakerState.OPEN:
+            self._open(now, again=state is BreakerState.HALF_OPEN)
+
     # -- calls -------------------------------------------------------------------------
 
     def allow(self, now: float) -> bool:

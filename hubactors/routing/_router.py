@@ -30,21 +30,26 @@ class Choice(msgspec.Struct, frozen=True):
 class Busy(msgspec.Struct, frozen=True):
     """Deployments could serve, but all are at a limit: wait (queue) and ask again.
 
-    ``retry_at`` is the earliest ``trio.current_time()`` at which a local limit lifts by
-    itself (``inf`` when only a finishing request can free a slot).
+    ``retry_at`` is the earliest ``trio.current_time()`` at which a local rate limit lifts
+    by itself (``inf`` if none will). ``slots_full`` says some deployment is at its
+    concurrency cap, which a finishing request frees at a time nobody knows in advance.
     """
 
     retry_at: float
+    slots_full: bool = False
 
 
 class Unavailable(msgspec.Struct, frozen=True):
     """Nothing of the route can serve now; ``skipped`` says why for each deployment.
 
     ``retry_at`` is the earliest time a cooldown or open breaker ends (``inf`` if none will).
+    ``restarting`` says an actor is being restarted: it comes back at a time nobody knows in
+    advance, announced by a status change.
     """
 
     skipped: list[tuple[str, str]]
     retry_at: float
+    restarting: bool = False
 
 
 Selection = Choice | Busy | Unavailable
@@ -73,11 +78,11 @@ def _why_not(status: DeploymentStatus, now: float) -> str:
 
 
 def _recovers_at(status: DeploymentStatus, now: float) -> float:
-    # A restarting actor is back within its restart backoff; a cooldown (Retry-After or an
-    # open breaker, which its actor publishes as a cooldown too) ends at a known time.
-    if not status.up:
-        return now
-    return status.cooldown_until if now < status.cooldown_until else float("inf")
+    # A cooldown (Retry-After, or an open breaker, which its actor publishes as a cooldown
+    # too) ends at a known time. A restarting actor announces its return by publishing.
+    if status.up and now < status.cooldown_until:
+        return status.cooldown_until
+    return float("inf")
 
 
 @dataclass
@@ -110,7 +115,7 @@ class RouterActor:
         ready: list[DeploymentStatus] = []
         skipped: list[tuple[str, str]] = []
         busy_until = float("inf")
-        any_busy = False
+        any_busy = slots_full = restarting = False
         recovers = float("inf")
         for status in self.board.snapshot(config.deployments):
             if status.name in exclude:
@@ -118,10 +123,13 @@ class RouterActor:
             if not status.available(now):
                 skipped.append((status.name, _why_not(status, now)))
                 recovers = min(recovers, _recovers_at(status, now))
+                restarting = restarting or not status.up
             elif status.saturated(now):
                 any_busy = True
                 if status.in_flight < status.max_concurrency:
                     busy_until = min(busy_until, status.rate_limited_until)
+                else:
+                    slots_full = True
             else:
                 ready.append(status)
         if ready:
@@ -129,8 +137,8 @@ class RouterActor:
             if chosen is not None:
                 return Choice(chosen.name)
         if any_busy:
-            return Busy(busy_until)
-        return Unavailable(skipped, recovers)
+            return Busy(busy_until, slots_full)
+        return Unavailable(skipped, recovers, restarting)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve the mailbox until cancelled. A bad route name is answered with an error."""

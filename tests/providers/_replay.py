@@ -3,7 +3,8 @@
 Because it is served by ``trio.serve_tcp`` in the same run as the test, it works under
 ``MockClock(autojump_threshold=0)``: its sleeps and stalls are on the test's clock.
 
-Each request takes the next :class:`Planned` response of the plan (the last one repeats).
+Each request takes the next :class:`Planned` response of the plan (the last one repeats,
+or with ``cycle=True`` the whole plan does).
 A response can be split into small random writes, delayed, held back before its headers
 (``hang``), stopped mid-body (``stall_after``) or cut off (``cut_after``). Every request is
 recorded, and a client that closes the connection before a response is complete is counted
@@ -96,8 +97,9 @@ class RecordedRequest:
 class ReplayServer:
     """The running server: ``url``, the recorded ``requests`` and the counters."""
 
-    def __init__(self, plan: Sequence[Planned]) -> None:
+    def __init__(self, plan: Sequence[Planned], *, cycle: bool = False) -> None:
         self.port = 0
+        self.cycle = cycle
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.connections = 0
@@ -127,7 +129,10 @@ class ReplayServer:
         self._changed = trio.Event()
 
     def _take(self) -> Planned:
-        planned = self._plan[min(self._next, len(self._plan) - 1)]
+        if self.cycle:
+            planned = self._plan[self._next % len(self._plan)]
+        else:
+            planned = self._plan[min(self._next, len(self._plan) - 1)]
         self._next += 1
         return planned
 
@@ -247,9 +252,11 @@ async def _read_request(stream: trio.SocketStream, buffer: bytearray) -> Recorde
 
 
 @asynccontextmanager
-async def replay_server(plan: Planned | Sequence[Planned]) -> AsyncIterator[ReplayServer]:
+async def replay_server(
+    plan: Planned | Sequence[Planned], *, cycle: bool = False
+) -> AsyncIterator[ReplayServer]:
     """Serve ``plan`` on 127.0.0.1 (a free port) for the duration of the block."""
-    server = ReplayServer([plan] if isinstance(plan, Planned) else plan)
+    server = ReplayServer([plan] if isinstance(plan, Planned) else plan, cycle=cycle)
     try:
         async with trio.open_nursery() as nursery:
             serve = partial(trio.serve_tcp, server.handle, 0, host="127.0.0.1")
