@@ -46,6 +46,7 @@ from hubactors.config import (
     load_config,
 )
 from hubactors.errors import (
+    AttemptTimeoutError,
     AuthenticationError,
     CircuitOpenError,
     ConfigError,
@@ -66,6 +67,7 @@ from hubactors.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttemptTimeoutError",
     "AuthenticationError",
     "ChatRequest",
     "ChatResponse",

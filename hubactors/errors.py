@@ -183,8 +183,13 @@ class StreamIdleTimeoutError(ProviderTimeoutError):
     """The stream went quiet for longer than the idle timeout."""
 
 
+class AttemptTimeoutError(ProviderTimeoutError):
+    """One attempt took longer than the deployment's ``timeouts.total``; another attempt
+    (elsewhere) may still answer within the request's deadline."""
+
+
 class TotalTimeoutError(ProviderTimeoutError):
-    """The request's total deadline passed."""
+    """The request's total deadline passed: nothing more will be tried."""
 
     default_retryable = False
 

@@ -34,7 +34,6 @@ from hubactors.errors import (
     DeploymentCrashedError,
     FirstTokenTimeoutError,
     ProviderError,
-    ProviderTimeoutError,
     RateLimitError,
     StreamIdleTimeoutError,
     TotalTimeoutError,
@@ -242,10 +241,6 @@ class ProviderActor:
                     "the request's deadline passed", deployment=name, provider=state.config.provider
                 )
         except ProviderError as exc:
-            if isinstance(exc, ProviderTimeoutError) and trio.current_time() < deadline:
-                # The provider's own per-attempt timeout, not the request's deadline:
-                # another attempt (elsewhere) may still answer in time.
-                exc.retryable = True
             self._record_failure(exc, started, reservation)
             raise
         except BaseException:

@@ -11,7 +11,7 @@ clock (and on ``MockClock`` in tests):
   (:class:`FirstTokenTimeoutError`); a non-streaming provider sends its headers only once
   the whole answer is ready, so ``complete`` is bounded by ``total`` instead;
 - ``idle``: the longest gap between two body chunks (:class:`StreamIdleTimeoutError`);
-- ``total``: the whole attempt (:class:`TotalTimeoutError`).
+- ``total``: the whole attempt (:class:`AttemptTimeoutError`).
 
 No error message, ``repr`` or log line contains the API key: transport messages are passed
 through :func:`~hubactors.errors.redact` and raised without their httpx cause attached.
@@ -33,6 +33,7 @@ import trio
 from hubactors._types import ChatRequest, ChatResponse, StreamEvent, TextDelta, Usage
 from hubactors.config import TimeoutConfig
 from hubactors.errors import (
+    AttemptTimeoutError,
     ConfigError,
     ConnectTimeoutError,
     FirstTokenTimeoutError,
@@ -41,7 +42,6 @@ from hubactors.errors import (
     ProviderError,
     StreamIdleTimeoutError,
     StreamInterruptedError,
-    TotalTimeoutError,
     redact,
 )
 from hubactors.providers._base import Capabilities, Pricing
@@ -236,7 +236,7 @@ class HttpProvider:
         start = trio.current_time()
         total = self._deadline(start, self._timeouts.total)
         async with AsyncExitStack() as stack:
-            response = await self._open(stack, spec, total, TotalTimeoutError, total)
+            response = await self._open(stack, spec, total, AttemptTimeoutError, total)
             await self._raise_for_status(response, total)
             body = await self._read_body(response, total, limit=None)
         result = self.with_cost(self._codec.parse_response(body, self._endpoint))
@@ -304,10 +304,10 @@ class HttpProvider:
     def _timeout(self, cls: type[ProviderError], deadline: float, total: float) -> ProviderError:
         """The timeout error for a wait that ended at ``deadline`` (``total`` if it was that)."""
         if cls is not ConnectTimeoutError and deadline >= total:
-            cls = TotalTimeoutError
+            cls = AttemptTimeoutError
         seconds: dict[type[ProviderError], tuple[str, float | None]] = {
             ConnectTimeoutError: ("connect", self._timeouts.connect),
-            TotalTimeoutError: ("total", self._timeouts.total),
+            AttemptTimeoutError: ("total", self._timeouts.total),
             FirstTokenTimeoutError: ("first_token", self._timeouts.first_token),
             StreamIdleTimeoutError: ("idle", self._timeouts.idle),
         }
