@@ -190,6 +190,7 @@ async def test_stream_delivers_start_text_and_finish(
     response = acc.response()
     assert response.deployment == "a"
     assert response.text
+    assert response.cost > 0  # priced by the hub on the way through
     assert acc.finished
 
 

@@ -190,6 +190,7 @@ class ProviderActor:
                     state.ttft.update(ttft)
                 elif isinstance(event, UsageEvent):
                     usage = event.usage
+                    event = msgspec.structs.replace(event, cost=state.provider.cost_of(usage))
                 await call.events.send(event)
                 if isinstance(event, Finish):
                     break
