@@ -121,9 +121,9 @@ class RequestDriver:
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random()
         self._queues = {name: RequestQueue(route.queue_size) for name, route in routes.items()}
-        # Wakes that found a route's queue empty: a request that was told "busy" while one
-        # went by looks again instead of waiting for the next.
-        self._missed = dict.fromkeys(routes, 0)
+        # Set when a request starts to queue: until then status changes wake nobody, so
+        # the wake-up task sleeps instead of running on every publish (the hot path).
+        self._queued = trio.Event()
         self._timers: list[float] = []
         self._timer_scope: trio.CancelScope | None = None
         self._waits: set[trio.CancelScope] = set()
@@ -133,9 +133,8 @@ class RequestDriver:
 
     def wake_queues(self) -> None:
         """Let the first queued request of every route look again (a slot may have freed)."""
-        for name, queue in self._queues.items():
-            if not queue.wake(1):
-                self._missed[name] += 1
+        for queue in self._queues.values():
+            queue.wake(1)
 
     def _wake_at(self, when: float) -> None:
         """Wake the queues at ``when`` (a local rate limit lifts then, with no publish)."""
@@ -149,6 +148,9 @@ class RequestDriver:
         """Wake queued requests on every status change and when a rate limit lifts, in
         queue order; runs until cancelled."""
         while True:
+            if not self._timers and not any(len(queue) for queue in self._queues.values()):
+                self._queued = trio.Event()
+                await self._queued.wait()
             version = self._board.version
             deadline = self._timers[0] if self._timers else math.inf
             with trio.CancelScope(deadline=deadline) as self._timer_scope:
@@ -226,7 +228,7 @@ class RequestDriver:
                 attempts.tried.clear()
                 attempts.retry_at = None
             # Read before asking, so a change while the router looks is not missed.
-            version, missed = self._board.version, self._missed[route.name]
+            version = self._board.version
             selection = await self._select(route, info, attempts.tried, attempts)
             if isinstance(selection, Choice):
                 return selection.deployment
@@ -238,9 +240,10 @@ class RequestDriver:
                         retryable=False,
                         retry_after=selection.retry_at - trio.current_time(),
                     )
-                if self._missed[route.name] != missed:
-                    continue
+                if self._board.version != version:
+                    continue  # something changed while the router looked: look again
                 self._wake_at(selection.retry_at)
+                self._queued.set()
                 with self._waiting(math.inf):
                     await queue.wait_turn(request.priority, attempts.deadline)
                 continue

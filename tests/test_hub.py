@@ -257,3 +257,37 @@ async def test_crash_loop_past_every_limit_escalates_out_of_open_hub(
             while True:
                 with pytest.raises((DeploymentCrashedError, NoDeploymentAvailable, RateLimitError)):
                     await hub.complete({**ask(), "timeout": 5.0})
+
+
+async def test_an_actor_at_its_concurrency_cap_serves_the_next_call_when_a_slot_frees(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from hubactors.providers._deployment import CompleteCall
+
+    config = (
+        HubConfigBuilder()
+        .deployment(
+            "one",
+            provider="simulated",
+            model="m",
+            max_concurrency=1,
+            simulation={"latency": 1.0, "distribution": "fixed"},
+        )
+        .build()
+    )
+    request = ChatRequest(model="one", messages=[Message(role="user", content="hi")])
+    finished: list[float] = []
+    async with hubactors.open_hub(config) as hub:
+        # Straight to the actor's mailbox, past the router that would queue the second call.
+        actor = hub._driver._deployments["one"]  # noqa: SLF001
+
+        async def call() -> None:
+            await actor.ask(lambda reply: CompleteCall(request, 10, None, reply))
+            finished.append(trio.current_time())
+
+        started = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call)
+            nursery.start_soon(call)
+        assert hub.status()[0].restarts == 0
+    assert [round(t - started, 3) for t in finished] == [1.0, 2.0]

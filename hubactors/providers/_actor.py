@@ -103,10 +103,15 @@ class ProviderActor:
                         continue
                     token = object()
                     try:
-                        await slots.acquire_on_behalf_of(token)
-                    except BaseException:
-                        self._fail_stopped(call, counted=False)
-                        raise
+                        # The mailbox read was a checkpoint already: take a free slot
+                        # without another trip through the scheduler.
+                        slots.acquire_on_behalf_of_nowait(token)
+                    except trio.WouldBlock:
+                        try:
+                            await slots.acquire_on_behalf_of(token)
+                        except BaseException:
+                            self._fail_stopped(call, counted=False)
+                            raise
                     nursery.start_soon(self._serve, call, slots, token)
         finally:
             self._nursery = None

@@ -243,11 +243,12 @@ class RateLimiter:
         nothing and its place goes to the next waiter.
         """
         tokens = max(0, estimated_tokens)
+        # Admission without a wait is the hot path: it honours cancellation but skips the
+        # schedule point, since the provider call that follows yields anyway.
         await trio.lowlevel.checkpoint_if_cancelled()
         if not self._waiters:
             got = self.try_acquire(tokens)
             if isinstance(got, Reservation):
-                await trio.lowlevel.cancel_shielded_checkpoint()
                 return got
         waiter = _Waiter(tokens)
         self._waiters.append(waiter)
