@@ -279,7 +279,7 @@ async def test_an_actor_at_its_concurrency_cap_serves_the_next_call_when_a_slot_
     finished: list[float] = []
     async with hubactors.open_hub(config) as hub:
         # Straight to the actor's mailbox, past the router that would queue the second call.
-        actor = hub._driver._deployments["one"]  # noqa: SLF001
+        actor = hub._driver._deployments["one"]
 
         async def call() -> None:
             await actor.ask(lambda reply: CompleteCall(request, 10, None, reply))
