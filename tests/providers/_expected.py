@@ -8,10 +8,15 @@ Vertex ``partialArgs`` streams the tool calls are assembled from ``sdk_function_
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hubactors._types import ChatResponse
+from hubactors._accumulate import StreamAccumulator
+from hubactors._types import ChatResponse, StreamEvent
+from hubactors.providers._codec import Codec, Endpoint
+from hubactors.providers._sse import SSEParser
 from tests.providers._replay import FIXTURES
 
 PROVIDERS = ("openai", "anthropic", "gemini")
@@ -106,3 +111,40 @@ def summary(response: ChatResponse, like: dict[str, Any]) -> dict[str, Any]:
 def assert_matches(response: ChatResponse, expected: dict[str, Any]) -> None:
     want = reference(expected)
     assert summary(response, want) == want
+
+
+def split_pieces(data: bytes, seed: int | None, largest: int = 7) -> Iterator[bytes]:
+    """``data`` whole (``seed`` None) or in random pieces of 1..``largest`` bytes."""
+    if seed is None:
+        yield data
+        return
+    rng = random.Random(seed)
+    i = 0
+    while i < len(data):
+        n = rng.randint(1, largest)
+        yield data[i : i + n]
+        i += n
+
+
+def decode_stream(
+    codec: Codec, endpoint: Endpoint, data: bytes, seed: int | None = None
+) -> list[StreamEvent]:
+    """Every event ``codec`` decodes from the SSE bytes ``data``, fed in pieces."""
+    parser = SSEParser()
+    decoder = codec.stream_decoder(endpoint)
+    events: list[StreamEvent] = []
+    for piece in split_pieces(data, seed):
+        for sse in parser.feed(piece):
+            events.extend(decoder.feed(sse))
+    for sse in parser.close():
+        events.extend(decoder.feed(sse))
+    events.extend(decoder.close())
+    return events
+
+
+def accumulate(events: list[StreamEvent]) -> ChatResponse:
+    """The response the events describe."""
+    acc = StreamAccumulator()
+    for event in events:
+        acc.add(event)
+    return acc.response()

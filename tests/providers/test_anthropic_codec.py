@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from hubactors._accumulate import StreamAccumulator
 from hubactors._types import (
     ChatRequest,
     ChatResponse,
@@ -43,8 +40,9 @@ from hubactors.errors import (
     StreamInterruptedError,
 )
 from hubactors.providers._codec import Endpoint, Secret
-from hubactors.providers._sse import SSEEvent, SSEParser
+from hubactors.providers._sse import SSEEvent
 from hubactors.providers.anthropic import CODEC, DEFAULT_MAX_TOKENS
+from tests.providers._expected import accumulate, decode_stream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anthropic"
 KEY = "sk-ant-api03-TESTKEY-abcdefghijklmnop"
@@ -61,40 +59,15 @@ SUCCESS_BODIES = [name for name in BODIES if "error" not in name]
 SEEDS = [1, 2, 3]
 
 
+def _decode(data: bytes, seed: int | None = None) -> list[StreamEvent]:
+    return decode_stream(CODEC, ENDPOINT, data, seed)
+
+
+_accumulate = accumulate
+
+
 def _expected(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.expected.json").read_text())
-
-
-def _pieces(data: bytes, seed: int | None) -> Iterator[bytes]:
-    if seed is None:
-        yield data
-        return
-    rng = random.Random(seed)
-    i = 0
-    while i < len(data):
-        n = rng.randint(1, 7)
-        yield data[i : i + n]
-        i += n
-
-
-def _decode(data: bytes, seed: int | None = None) -> list[StreamEvent]:
-    parser = SSEParser()
-    decoder = CODEC.stream_decoder(ENDPOINT)
-    events: list[StreamEvent] = []
-    for piece in _pieces(data, seed):
-        for sse in parser.feed(piece):
-            events.extend(decoder.feed(sse))
-    for sse in parser.close():
-        events.extend(decoder.feed(sse))
-    events.extend(decoder.close())
-    return events
-
-
-def _accumulate(events: list[StreamEvent]) -> ChatResponse:
-    acc = StreamAccumulator()
-    for event in events:
-        acc.add(event)
-    return acc.response()
 
 
 def _assert_matches(response: ChatResponse, expected: dict[str, Any]) -> None:
