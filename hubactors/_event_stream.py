@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import trio
 
-from hubactors._types import CONTENT_EVENTS, ChatRequest, Finish, StreamEvent, TextDelta
+from hubactors._types import (
+    CONTENT_EVENTS,
+    ChatRequest,
+    Finish,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
 from hubactors.actors import ActorRef, ActorStoppedError, Reply
 from hubactors.errors import (
     HubClosedError,
@@ -42,6 +50,15 @@ class EventStream:
         self._text: list[str] = []
         self._finished = False
         self._closed = False
+        self.usage: Usage | None = None
+        """The last usage the stream reported, once it did."""
+        self.cost = 0.0
+        """The cost of that usage in US dollars."""
+
+    @property
+    def finished(self) -> bool:
+        """True once the terminal ``Finish`` event was read."""
+        return self._finished
 
     async def open(
         self, actor: ActorRef[ProviderCall], request: ChatRequest, estimated_tokens: int
@@ -105,6 +122,9 @@ class EventStream:
             self._finished = True
         elif isinstance(event, TextDelta):
             self._text.append(event.text)
+        elif isinstance(event, UsageEvent):
+            self.usage = event.usage
+            self.cost = event.cost or 0.0
         return event
 
     async def _end_of_stream(self) -> None:

@@ -27,7 +27,7 @@ from hubactors._convert import coerce_request
 from hubactors._driver import EventStream, RequestDriver
 from hubactors._logging import logger
 from hubactors._metrics import HubMetrics
-from hubactors._types import ChatRequest, ChatResponse
+from hubactors._types import ChatRequest, ChatResponse, Usage
 from hubactors.actors import (
     ChildExited,
     ChildRestarting,
@@ -142,9 +142,23 @@ class Hub:
         """
         chat = coerce_request(request)
         self._enter()
+        started = trio.current_time()
         try:
             async with self._driver.stream(chat) as events:
                 yield events
+        except ProviderError as exc:
+            self.metrics.observe_error(chat.model, exc.deployment, exc)
+            raise
+        except HubError as exc:
+            self.metrics.observe_error(chat.model, None, exc)
+            raise
+        else:
+            if events.finished:
+                elapsed = trio.current_time() - started
+                usage = events.usage or Usage()
+                self.metrics.observe_served(
+                    chat.model, events.deployment, elapsed, usage, events.cost
+                )
         finally:
             self._leave()
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from hubactors._types import ChatResponse
+from hubactors._types import ChatResponse, Usage
 from hubactors.actors import ChildExited, ChildRestarting, SupervisorEscalated
 from hubactors.routing import StatusBoard
 
@@ -106,16 +106,22 @@ class HubMetrics:
 
     def observe_response(self, route: str, response: ChatResponse) -> None:
         """Count a served response and its usage and cost."""
-        deployment = response.deployment
+        self.observe_served(
+            route, response.deployment, response.latency, response.usage, response.cost
+        )
+
+    def observe_served(
+        self, route: str, deployment: str, latency: float, usage: Usage, cost: float
+    ) -> None:
+        """Count a served request (a response or a finished stream)."""
         self.requests.labels(route, deployment, "ok").inc()
-        self.latency.labels(route).observe(response.latency)
-        usage = response.usage
+        self.latency.labels(route).observe(latency)
         self.tokens.labels(deployment, "input").inc(usage.input_tokens)
         self.tokens.labels(deployment, "output").inc(usage.output_tokens)
         if usage.cached_input_tokens:
             self.tokens.labels(deployment, "cached_input").inc(usage.cached_input_tokens)
-        if response.cost:
-            self.cost.labels(deployment).inc(response.cost)
+        if cost:
+            self.cost.labels(deployment).inc(cost)
 
     def observe_error(self, route: str, deployment: str | None, error: BaseException) -> None:
         """Count a request that ended in an error."""

@@ -192,6 +192,9 @@ async def test_stream_delivers_start_text_and_finish(
     assert response.text
     assert response.cost > 0  # priced by the hub on the way through
     assert acc.finished
+    metrics = hub.metrics_text().decode()
+    assert 'hubactors_requests_total{deployment="a",outcome="ok",route="chat"} 1.0' in metrics
+    assert 'hubactors_tokens_total{deployment="a",kind="output"}' in metrics
 
 
 async def test_stream_fails_over_before_the_first_token(
@@ -291,3 +294,21 @@ async def test_an_actor_at_its_concurrency_cap_serves_the_next_call_when_a_slot_
             nursery.start_soon(call)
         assert hub.status()[0].restarts == 0
     assert [round(t - started, 3) for t in finished] == [1.0, 2.0]
+
+
+async def test_logs_never_carry_an_api_key(autojump_clock: trio.testing.MockClock) -> None:
+    from loguru import logger as root_logger
+
+    from hubactors._logging import logger
+
+    lines: list[str] = []
+    root_logger.enable("hubactors")
+    sink = root_logger.add(lines.append, format="{message} {extra}", level="DEBUG")
+    try:
+        secret = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX1234"
+        logger.bind(header=f"Bearer {secret}").warning("upstream said: bad key {}", secret)
+    finally:
+        root_logger.remove(sink)
+        root_logger.disable("hubactors")
+    assert lines and "[REDACTED]" in lines[0]
+    assert secret not in lines[0]
