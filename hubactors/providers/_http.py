@@ -131,7 +131,7 @@ class ClientPool:
     def _new_client(self, http2: bool, connect_timeout: float | None) -> httpx.AsyncClient:
         if http2 and importlib.util.find_spec("h2") is None:
             raise ConfigError(
-                "HTTP/2 needs the 'h2' package (pip install 'httpx[http2]')", key="http2"
+                "HTTP/2 needs the 'h2' package (pip install 'hubactors[http2]')", key="http2"
             )
         ssl_context = httpx.create_ssl_context()
         transport = httpx.AsyncHTTPTransport(verify=ssl_context, http2=http2, limits=self._limits)
