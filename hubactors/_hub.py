@@ -16,8 +16,8 @@ router after it; past the hub's own limit, ``open_hub`` raises the escalation.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -93,17 +93,26 @@ class Hub:
         """The latest status snapshot of every deployment."""
         return self._board.all()
 
-    def _enter(self) -> None:
+    @contextmanager
+    def _serving(self, route: str) -> Iterator[None]:
+        """Count one request in flight (for the drain on close) and its errors."""
         if self._closed:
             raise HubClosedError("the hub is closed")
         self._active += 1
         if self._active == 1:
             self._idle = trio.Event()
-
-    def _leave(self) -> None:
-        self._active -= 1
-        if self._active == 0:
-            self._idle.set()
+        try:
+            yield
+        except ProviderError as exc:
+            self.metrics.observe_error(route, exc.deployment, exc)
+            raise
+        except HubError as exc:
+            self.metrics.observe_error(route, None, exc)
+            raise
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
 
     async def complete(self, request: ChatRequest | Mapping[str, Any]) -> ChatResponse:
         """Send a request and return the full response.
@@ -118,17 +127,8 @@ class Hub:
         cancels the upstream request at once.
         """
         chat = coerce_request(request)
-        self._enter()
-        try:
+        with self._serving(chat.model):
             response = await self._driver.complete(chat)
-        except ProviderError as exc:
-            self.metrics.observe_error(chat.model, exc.deployment, exc)
-            raise
-        except HubError as exc:
-            self.metrics.observe_error(chat.model, None, exc)
-            raise
-        finally:
-            self._leave()
         self.metrics.observe_response(chat.model, response)
         return response
 
@@ -141,26 +141,14 @@ class Hub:
         so far. Leaving the block early (or cancellation) closes the upstream request.
         """
         chat = coerce_request(request)
-        self._enter()
         started = trio.current_time()
-        try:
+        with self._serving(chat.model):
             async with self._driver.stream(chat) as events:
                 yield events
-        except ProviderError as exc:
-            self.metrics.observe_error(chat.model, exc.deployment, exc)
-            raise
-        except HubError as exc:
-            self.metrics.observe_error(chat.model, None, exc)
-            raise
-        else:
-            if events.finished:
-                elapsed = trio.current_time() - started
-                usage = events.usage or Usage()
-                self.metrics.observe_served(
-                    chat.model, events.deployment, elapsed, usage, events.cost
-                )
-        finally:
-            self._leave()
+        if events.finished:
+            elapsed = trio.current_time() - started
+            usage = events.usage or Usage()
+            self.metrics.observe_served(chat.model, events.deployment, elapsed, usage, events.cost)
 
     def metrics_text(self) -> bytes:
         """Prometheus text exposition of this hub's metrics."""
