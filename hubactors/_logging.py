@@ -39,3 +39,7 @@ def configure_cli_logging(level: str = "WARNING", *, json: bool = False) -> None
     if not json:
         kwargs["format"] = "<dim>{time:HH:mm:ss.SSS}</dim> {level: <7} {message} <dim>{extra}</dim>"
     _root_logger.add(sys.stderr, **kwargs)
+
+
+# A library stays quiet until the application asks (``logger.enable("hubactors")``).
+_root_logger.disable("hubactors")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Literal
 
 import msgspec
 import trio
 
-logger = logging.getLogger(__name__)
+from hubactors._logging import logger
 
 ExitReason = Literal["normal", "crash", "shutdown"]
 
@@ -103,7 +102,9 @@ class EventBus:
             try:
                 callback(event)
             except Exception:
-                logger.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+                logger.exception(
+                    "event subscriber {!r} failed on {}", callback, type(event).__name__
+                )
         for channel in tuple(self._channels):
             try:
                 channel.send_nowait(event)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import trio
 
+from hubactors._logging import logger
 from hubactors.actors._child import Run, describe_error
 from hubactors.actors._events import ChildExited, ChildStarted, EventBus, ExitReason
-
-logger = logging.getLogger(__name__)
 
 
 class _ReadyStatus:
@@ -99,7 +97,7 @@ async def stop_run(run: Run) -> None:
         try:
             spec.stop()
         except Exception:
-            logger.exception("stop() of child %r failed; cancelling it", spec.id)
+            logger.exception("stop() of child {!r} failed; cancelling it", spec.id)
         else:
             with trio.move_on_after(spec.shutdown):
                 await run.done.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -23,6 +22,7 @@ from hubactors.actors import (
     SupervisorEscalation,
     SupervisorStopped,
 )
+from tests.conftest import LogCapture
 
 if TYPE_CHECKING:
     from conftest import Probe
@@ -94,7 +94,7 @@ async def test_a_child_without_stop_is_cancelled_at_once(
 
 
 async def test_a_failing_stop_callback_is_logged_and_the_child_cancelled(
-    autojump_clock: trio.testing.MockClock, probe: Probe, caplog: pytest.LogCaptureFixture
+    autojump_clock: trio.testing.MockClock, probe: Probe, hub_logs: LogCapture
 ) -> None:
     def broken_stop() -> None:
         raise ValueError("stop is broken")
@@ -102,9 +102,8 @@ async def test_a_failing_stop_callback_is_logged_and_the_child_cancelled(
     sup = Supervisor("sup", [probe.spec("c", stop=broken_stop, shutdown=5)])
     async with trio.open_nursery() as nursery:
         await nursery.start(sup.run)
-        with caplog.at_level(logging.ERROR, logger="hubactors.actors"):
-            await sup.shutdown()
-    assert "stop is broken" in caplog.text
+        await sup.shutdown()
+    assert "stop is broken" in hub_logs.text
     assert trio.current_time() == 0
 
 
