@@ -12,6 +12,7 @@ from hubactors._accumulate import StreamAccumulator
 from hubactors._convert import coerce_request, messages_from_openai, request_from_openai
 from hubactors._driver import EventStream
 from hubactors._hub import Hub, open_hub
+from hubactors._tokens import HeuristicEstimator, TokenEstimator
 from hubactors._types import (
     ChatRequest,
     ChatResponse,
@@ -92,6 +93,7 @@ __all__ = [
     "Finish",
     "FinishReason",
     "FirstTokenTimeoutError",
+    "HeuristicEstimator",
     "Hub",
     "HubClosedError",
     "HubConfig",
@@ -120,6 +122,7 @@ __all__ = [
     "StreamStart",
     "TextDelta",
     "TextPart",
+    "TokenEstimator",
     "Tool",
     "ToolCall",
     "ToolCallComplete",

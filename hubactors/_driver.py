@@ -25,7 +25,7 @@ import trio
 
 from hubactors._event_stream import EventStream
 from hubactors._hedge import Hedge, race
-from hubactors._tokens import estimate_output_tokens
+from hubactors._tokens import TokenEstimator, estimate_output_tokens
 from hubactors._types import ChatRequest, ChatResponse
 from hubactors.actors import ActorRef, ActorStoppedError, AskTimeoutError
 from hubactors.config import RouteConfig
@@ -113,11 +113,13 @@ class RequestDriver:
         board: StatusBoard,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        estimator: TokenEstimator | None = None,
     ) -> None:
         self._routes = routes
         self._router = router
         self._deployments = deployments
         self._board = board
+        self._estimator = estimator
         self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random()
         self._queues = {name: RequestQueue(route.queue_size) for name, route in routes.items()}
@@ -354,7 +356,7 @@ class RequestDriver:
         route = self._route(request)
         request = msgspec.structs.replace(request, stream=False) if request.stream else request
         started = trio.current_time()
-        info = RequestInfo.from_request(request)
+        info = RequestInfo.from_request(request, self._estimator)
         estimated = _reserved_tokens(request, info)
 
         async def attempt(name: str, attempts: _Attempts) -> ChatResponse:
@@ -381,7 +383,7 @@ class RequestDriver:
         """Serve a streaming request; see :meth:`Hub.stream`."""
         route = self._route(request)
         request = request if request.stream else msgspec.structs.replace(request, stream=True)
-        info = RequestInfo.from_request(request)
+        info = RequestInfo.from_request(request, self._estimator)
         estimated = _reserved_tokens(request, info)
 
         async def attempt(name: str, attempts: _Attempts) -> EventStream:

@@ -27,6 +27,7 @@ from hubactors._convert import coerce_request
 from hubactors._driver import EventStream, RequestDriver
 from hubactors._logging import logger
 from hubactors._metrics import HubMetrics
+from hubactors._tokens import TokenEstimator
 from hubactors._types import ChatRequest, ChatResponse, Usage
 from hubactors.actors import (
     ChildExited,
@@ -205,6 +206,7 @@ async def open_hub(
     config: HubConfig | Mapping[str, Any] | str | os.PathLike[str],
     *,
     retry: RetryPolicy | None = None,
+    estimator: TokenEstimator | None = None,
 ) -> AsyncIterator[Hub]:
     """Start a hub from ``config`` (a :class:`HubConfig`, a dict or a TOML path).
 
@@ -213,6 +215,10 @@ async def open_hub(
     ``shutdown_grace`` seconds for in-flight ones, stops every actor in reverse start order,
     and closes every connection. If the supervision tree gives up, the block is cancelled
     and the escalation is raised.
+
+    ``retry`` sets the backoff between rounds of failover; ``estimator`` replaces the
+    heuristic that sizes requests for TPM limits and cost-aware routing (any object with
+    ``estimate(request) -> int``).
     """
     cfg = coerce_config(dict(config) if isinstance(config, Mapping) else config)
     events = EventBus()
@@ -261,6 +267,7 @@ async def open_hub(
             deployments={name: state.mailbox.ref for name, state in states.items()},
             board=board,
             retry=retry,
+            estimator=estimator,
         )
         hub = Hub(cfg, driver, board, events, metrics)
         mailboxes: list[Mailbox[Select] | Mailbox[ProviderCall]] = [router.mailbox]

@@ -312,3 +312,43 @@ async def test_logs_never_carry_an_api_key(autojump_clock: trio.testing.MockCloc
         root_logger.disable("hubactors")
     assert lines and "[REDACTED]" in lines[0]
     assert secret not in lines[0]
+
+
+async def test_a_custom_token_estimator_sizes_requests_for_tpm_limits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Huge:
+        def estimate(self, request: ChatRequest) -> int:
+            return 9_000
+
+    config = (
+        HubConfigBuilder()
+        .deployment(
+            "a",
+            provider="simulated",
+            model="m",
+            tpm=10_000,
+            simulation={"latency": 10.0, "distribution": "fixed"},
+        )
+        .route("chat", ["a"], timeout=600.0)
+        .build()
+    )
+
+    async def two_at_once(**options: Any) -> list[float]:
+        done: list[float] = []
+        async with hubactors.open_hub(config, **options) as hub:
+            started = trio.current_time()
+
+            async def one() -> None:
+                await hub.complete({**ask(), "max_tokens": 10})
+                done.append(trio.current_time() - started)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(one)
+                nursery.start_soon(one)
+        return sorted(done)
+
+    # Small heuristic estimates fit together; 9,010 reserved tokens each do not, so the
+    # second waits until the first settles its real (small) usage.
+    assert await two_at_once() == pytest.approx([10.0, 10.0], abs=0.01)
+    assert await two_at_once(estimator=Huge()) == pytest.approx([10.0, 20.0], abs=0.01)
