@@ -93,6 +93,7 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     api_key_env: str | None = None
     api_version: str | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    extra_body: dict[str, Any] = msgspec.field(default_factory=dict)
     rpm: int | None = None
     tpm: int | None = None
     rate_limit_algorithm: Literal["token-bucket", "sliding-window"] = "token-bucket"

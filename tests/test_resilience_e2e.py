@@ -506,3 +506,34 @@ async def test_under_every_fault_each_request_ends_in_one_response_or_one_typed_
     # reached the caller is not retried; failover and retries still serve many requests.
     # Any error other than a typed HubError would have escaped ``one`` and failed the test.
     assert served >= 15, results
+
+
+async def test_provider_options_from_the_config_reach_the_request_body(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_GEMINI_KEY", "AIzaTESTKEY0123456789abcdefghijklmn")
+    safety = [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}]
+    plan = Planned(fixture="gemini/gemini-text-nonstream.json")
+    async with replay_server(plan) as server:
+        config = (
+            HubConfigBuilder()
+            .deployment(
+                "g",
+                provider="gemini",
+                model="gemini-2.5-flash",
+                base_url=server.url,
+                api_key_env="HUB_GEMINI_KEY",
+                extra_body={"safetySettings": safety},
+            )
+            .build()
+        )
+        async with hubactors.open_hub(config) as hub:
+            response = await hub.complete(
+                {"model": "g", "messages": [{"role": "user", "content": "hi"}]}
+            )
+        sent = server.requests[0]
+    assert response.text
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert sent.json["safetySettings"] == safety
+    assert sent.json["contents"][0]["parts"][0]["text"] == "hi"
+    assert "key=" not in sent.query

@@ -13,7 +13,7 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -64,6 +64,7 @@ class Endpoint(msgspec.Struct, frozen=True, kw_only=True):
     api_key: Secret | None = None
     api_version: str | None = None
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    extra_body: dict[str, Any] = msgspec.field(default_factory=dict)
     deployment: str = ""
 
 
@@ -120,6 +121,14 @@ class Codec(Protocol):
     def health_request(self, endpoint: Endpoint) -> HttpRequestSpec | None:
         """A cheap request that proves the deployment answers (e.g. list models), if any."""
         ...
+
+
+def encode_body(body: dict[str, Any], endpoint: Endpoint) -> bytes:
+    """The JSON request body, with the deployment's ``extra_body`` fields laid over it
+    (provider options the common model does not cover, e.g. Gemini ``safetySettings``)."""
+    if endpoint.extra_body:
+        body = {**body, **endpoint.extra_body}
+    return msgspec.json.encode(body)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")

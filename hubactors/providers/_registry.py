@@ -94,6 +94,7 @@ def endpoint_for(deployment: DeploymentConfig) -> Endpoint:
         api_key=_api_key(deployment),
         api_version=deployment.api_version,
         headers=dict(deployment.headers),
+        extra_body=dict(deployment.extra_body),
         deployment=deployment.name,
     )
 

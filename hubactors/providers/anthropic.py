@@ -44,7 +44,7 @@ from hubactors.providers._anthropic_wire import (
     usage_from,
 )
 from hubactors.providers._base import UsageConvention
-from hubactors.providers._codec import Endpoint, HttpRequestSpec, parse_retry_after
+from hubactors.providers._codec import Endpoint, HttpRequestSpec, encode_body, parse_retry_after
 from hubactors.providers._wire import body_excerpt, decode, split_data_url
 
 __all__ = ["CODEC", "AnthropicCodec", "AnthropicStreamDecoder"]
@@ -198,7 +198,7 @@ class AnthropicCodec:
             method="POST",
             url=f"{_base(endpoint)}/v1/messages",
             headers=headers,
-            body=msgspec.json.encode(_body(request, endpoint)),
+            body=encode_body(_body(request, endpoint), endpoint),
         )
 
     def parse_response(self, body: bytes, endpoint: Endpoint) -> ChatResponse:

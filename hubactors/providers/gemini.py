@@ -42,7 +42,7 @@ from hubactors._types import (
 )
 from hubactors.errors import InvalidRequestError, ProviderError, ServerError
 from hubactors.providers._base import UsageConvention
-from hubactors.providers._codec import Endpoint, HttpRequestSpec
+from hubactors.providers._codec import Endpoint, HttpRequestSpec, encode_body
 from hubactors.providers._gemini_stream import GeminiStreamDecoder
 from hubactors.providers._gemini_wire import (
     ERROR_BODY,
@@ -238,7 +238,7 @@ class GeminiCodec:
             method="POST",
             url=f"{_root(endpoint)}/models/{model}:{method}",
             headers=headers,
-            body=msgspec.json.encode(_body(request)),
+            body=encode_body(_body(request), endpoint),
         )
 
     def parse_response(self, body: bytes, endpoint: Endpoint) -> ChatResponse:

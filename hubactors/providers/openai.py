@@ -42,7 +42,7 @@ from hubactors._types import (
 from hubactors.errors import ConfigError, InvalidRequestError, ProviderError
 from hubactors.providers import _openai_wire as wire
 from hubactors.providers._base import OPENAI_USAGE
-from hubactors.providers._codec import Endpoint, HttpRequestSpec
+from hubactors.providers._codec import Endpoint, HttpRequestSpec, encode_body
 from hubactors.providers._openai_stream import ChatCompletionsStreamDecoder
 from hubactors.providers._openai_wire import parse_arguments
 
@@ -213,7 +213,7 @@ class OpenAICodec:
             method="POST",
             url=self._url(endpoint, "chat/completions"),
             headers=self._headers(endpoint, accept),
-            body=msgspec.json.encode(body),
+            body=encode_body(body, endpoint),
         )
 
     def parse_response(self, body: bytes, endpoint: Endpoint) -> ChatResponse:
