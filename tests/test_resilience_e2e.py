@@ -511,7 +511,7 @@ async def test_under_every_fault_each_request_ends_in_one_response_or_one_typed_
 async def test_provider_options_from_the_config_reach_the_request_body(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HUB_GEMINI_KEY", "AIzaTESTKEY0123456789abcdefghijklmn")
+    monkeypatch.setenv("HUB_GEMINI_KEY", "test-gemini-key-not-real-0043")
     safety = [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}]
     plan = Planned(fixture="gemini/gemini-text-nonstream.json")
     async with replay_server(plan) as server:

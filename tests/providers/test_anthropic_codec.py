@@ -45,7 +45,7 @@ from hubactors.providers.anthropic import CODEC, DEFAULT_MAX_TOKENS
 from tests.providers._expected import accumulate, decode_stream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anthropic"
-KEY = "sk-ant-api03-TESTKEY-abcdefghijklmnop"
+KEY = "test-anthropic-key-not-real-0042"
 ENDPOINT = Endpoint(
     provider="anthropic",
     model="claude-sonnet-4-5",

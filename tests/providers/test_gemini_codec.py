@@ -47,7 +47,7 @@ from hubactors.providers.gemini import CODEC, SIGNATURE_PLACEHOLDER
 from tests.providers._expected import accumulate, decode_stream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"
-KEY = "AIzaSyTESTKEY-0123456789abcdefghij"
+KEY = "test-gemini-key-not-real-0042"
 ENDPOINT = Endpoint(
     provider="gemini",
     model="gemini-2.5-flash",
