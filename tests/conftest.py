@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import trio.testing
 from loguru import logger
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """Trio's mock clock, jumping ahead whenever every task waits: time-based tests run
+    instantly and exactly (pytest-trio uses a fixture that is a Clock as the run's clock)."""
+    return trio.testing.MockClock(autojump_threshold=0)
 
 
 class LogCapture:

@@ -29,11 +29,6 @@ from tests.providers._replay import Planned, replay_server
 JSON = "openai/openai-gpt41nano-text-nonstream.json"
 
 
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def ask(**extra: Any) -> dict[str, Any]:
     return {"model": "chat", "messages": [{"role": "user", "content": "hello"}], **extra}
 

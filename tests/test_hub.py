@@ -28,11 +28,6 @@ from hubactors import (
 from hubactors.actors import SupervisorEscalation
 
 
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def ask(route: str = "chat", text: str = "hello") -> dict[str, Any]:
     return {"model": route, "messages": [{"role": "user", "content": text}]}
 

@@ -25,11 +25,6 @@ from hubactors import (
 from hubactors.errors import HubError
 
 
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def ask(route: str = "chat", **extra: Any) -> dict[str, Any]:
     return {"model": route, "messages": [{"role": "user", "content": "hello"}], **extra}
 

@@ -57,11 +57,6 @@ FIRST_EVENT_END = SSE_BYTES.index(b"\n\n") + 2
 CONTENT_EVENTS_END = SSE_BYTES.index(b"\n\n", SSE_BYTES.index(b"\n\n", FIRST_EVENT_END) + 2) + 2
 
 
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def rate_limited(retry_after: float) -> Planned:
     body = b'{"error": {"message": "slow down", "type": "rate_limit_exceeded"}}'
     return Planned(status=429, body=body, headers={"Retry-After": f"{retry_after:g}"})

@@ -1,4 +1,4 @@
-"""Shared fixtures for the actor runtime tests: a mock clock and scriptable children."""
+"""Shared fixtures for the actor runtime tests: scriptable children and an event recorder."""
 
 from __future__ import annotations
 
@@ -18,11 +18,6 @@ Behaviour = Callable[[int], Awaitable[None]]
 
 class Boom(Exception):
     """The crash test children raise."""
-
-
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
 
 
 async def forever(_incarnation: int) -> None:

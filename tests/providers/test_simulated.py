@@ -36,11 +36,6 @@ from hubactors.providers._catalog import pricing_for
 from hubactors.providers.simulated import PROBE_DELAY, SimulatedCrash, SimulatedProvider
 
 
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def provider(model: str = "sim-small", *, incarnation: int = 0, **sim: Any) -> SimulatedProvider:
     config = DeploymentConfig(
         name="sim-1", provider="simulated", model=model, simulation=SimulationConfig(**sim)

@@ -12,11 +12,6 @@ import trio.testing
 from hubactors.routing import DeploymentStatus, Ewma, StatusBoard
 
 
-@pytest.fixture
-def autojump_clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def status(name: str = "a", **fields: Any) -> DeploymentStatus:
     return msgspec.structs.replace(DeploymentStatus(name=name), **fields)
 
