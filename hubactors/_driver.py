@@ -31,7 +31,6 @@ from hubactors.actors import ActorRef, ActorStoppedError, AskTimeoutError
 from hubactors.config import RouteConfig
 from hubactors.errors import (
     HubClosedError,
-    InvalidRequestError,
     NoDeploymentAvailable,
     ProviderError,
     RateLimitError,
@@ -40,7 +39,14 @@ from hubactors.errors import (
 from hubactors.providers._actor import CompleteCall, ProviderCall
 from hubactors.resilience import RequestQueue, RetryPolicy
 from hubactors.routing import RequestInfo, StatusBoard
-from hubactors.routing._router import Busy, Choice, Select, Selection, Unavailable
+from hubactors.routing._router import (
+    Busy,
+    Choice,
+    Select,
+    Selection,
+    Unavailable,
+    route_named,
+)
 
 __all__ = ["HEDGE_EWMA_FACTOR", "EventStream", "RequestDriver"]
 
@@ -193,13 +199,7 @@ class RequestDriver:
         return trio.current_time() + timeout
 
     def _route(self, request: ChatRequest) -> RouteConfig:
-        route = self._routes.get(request.model)
-        if route is None:
-            known = ", ".join(sorted(self._routes)) or "none"
-            raise InvalidRequestError(
-                f"unknown model/route {request.model!r} (known: {known})", field="model"
-            )
-        return route
+        return route_named(self._routes, request.model)
 
     def _max_attempts(self, route: RouteConfig) -> int:
         if route.max_attempts is not None:

@@ -65,6 +65,16 @@ class Select:
     reply: Reply[Selection]
 
 
+def route_named(routes: Mapping[str, RouteConfig], name: str) -> RouteConfig:
+    """The route callers call ``name``; :class:`InvalidRequestError` naming the known ones
+    if there is none."""
+    config = routes.get(name)
+    if config is None:
+        known = ", ".join(sorted(routes)) or "none"
+        raise InvalidRequestError(f"unknown model/route {name!r} (known: {known})", field="model")
+    return config
+
+
 def _why_not(status: DeploymentStatus, now: float) -> str:
     if not status.up:
         return "restarting"
@@ -105,12 +115,7 @@ class RouterActor:
 
     def select(self, route: str, info: RequestInfo, exclude: frozenset[str]) -> Selection:
         """Pick a deployment now (pure apart from strategy state)."""
-        config = self.routes.get(route)
-        if config is None:
-            known = ", ".join(sorted(self.routes)) or "none"
-            raise InvalidRequestError(
-                f"unknown model/route {route!r} (known: {known})", field="model"
-            )
+        config = route_named(self.routes, route)
         now = trio.current_time()
         ready: list[DeploymentStatus] = []
         skipped: list[tuple[str, str]] = []
