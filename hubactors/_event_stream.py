@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import trio
 
+from hubactors._accumulate import StreamAccumulator
 from hubactors._types import (
     CONTENT_EVENTS,
     ChatRequest,
     Finish,
     StreamEvent,
-    TextDelta,
     Usage,
-    UsageEvent,
 )
 from hubactors.actors import ActorRef, ActorStoppedError, Reply
 from hubactors.errors import (
@@ -47,18 +46,23 @@ class EventStream:
         self._reply: Reply[None] = Reply()
         self._receive: trio.MemoryReceiveChannel[StreamEvent] | None = None
         self._buffer: list[StreamEvent] = []
-        self._text: list[str] = []
-        self._finished = False
+        self._seen = StreamAccumulator()  # what the caller has been handed so far
         self._closed = False
-        self.usage: Usage | None = None
-        """The last usage the stream reported, once it did."""
-        self.cost = 0.0
-        """The cost of that usage in US dollars."""
 
     @property
     def finished(self) -> bool:
         """True once the terminal ``Finish`` event was read."""
-        return self._finished
+        return self._seen.finished
+
+    @property
+    def usage(self) -> Usage:
+        """The last usage the stream reported (zeros until it did)."""
+        return self._seen.usage
+
+    @property
+    def cost(self) -> float:
+        """The cost of that usage in US dollars."""
+        return self._seen.cost
 
     async def open(
         self, actor: ActorRef[ProviderCall], request: ChatRequest, estimated_tokens: int
@@ -90,11 +94,11 @@ class EventStream:
     async def _ended(self) -> None:
         """The channel closed: raise what the actor reported, or an interruption."""
         await self._reply.wait()
-        if not self._finished and not any(isinstance(e, Finish) for e in self._buffer):
+        if not self.finished and not any(isinstance(e, Finish) for e in self._buffer):
             raise StreamInterruptedError(
                 "the stream ended without its terminal event",
                 deployment=self.deployment,
-                partial_text="".join(self._text),
+                partial_text=self._seen.text,
             )
 
     def __aiter__(self) -> EventStream:
@@ -103,7 +107,7 @@ class EventStream:
     async def __anext__(self) -> StreamEvent:
         if self._buffer:
             event = self._buffer.pop(0)
-        elif self._finished or self._closed or self._receive is None:
+        elif self.finished or self._closed or self._receive is None:
             raise StopAsyncIteration
         else:
             try:
@@ -116,15 +120,9 @@ class EventStream:
                 raise StreamInterruptedError(
                     "the request's deadline passed mid-stream",
                     deployment=self.deployment,
-                    partial_text="".join(self._text),
+                    partial_text=self._seen.text,
                 ) from None
-        if isinstance(event, Finish):
-            self._finished = True
-        elif isinstance(event, TextDelta):
-            self._text.append(event.text)
-        elif isinstance(event, UsageEvent):
-            self.usage = event.usage
-            self.cost = event.cost or 0.0
+        self._seen.add(event)
         return event
 
     async def _end_of_stream(self) -> None:
@@ -139,14 +137,14 @@ class EventStream:
                 deployment=self.deployment,
                 status=exc.status,
                 retryable=False,
-                partial_text="".join(self._text),
+                partial_text=self._seen.text,
             ) from exc
-        if not self._finished:
+        if not self.finished:
             raise StreamInterruptedError(
                 "the stream ended without its terminal event",
                 deployment=self.deployment,
                 retryable=False,
-                partial_text="".join(self._text),
+                partial_text=self._seen.text,
             )
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ from hubactors._driver import EventStream, RequestDriver
 from hubactors._logging import logger
 from hubactors._metrics import HubMetrics
 from hubactors._tokens import TokenEstimator
-from hubactors._types import ChatRequest, ChatResponse, Usage
+from hubactors._types import ChatRequest, ChatResponse
 from hubactors.actors import (
     ChildExited,
     ChildRestarting,
@@ -148,8 +148,9 @@ class Hub:
                 yield events
         if events.finished:
             elapsed = trio.current_time() - started
-            usage = events.usage or Usage()
-            self.metrics.observe_served(chat.model, events.deployment, elapsed, usage, events.cost)
+            self.metrics.observe_served(
+                chat.model, events.deployment, elapsed, events.usage, events.cost
+            )
 
     def metrics_text(self) -> bytes:
         """Prometheus text exposition of this hub's metrics."""
