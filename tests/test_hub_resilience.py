@@ -155,18 +155,7 @@ async def test_a_request_waits_for_a_restarting_deployment_instead_of_spinning(
 async def test_queued_requests_are_served_by_priority_then_deadline(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    config = (
-        HubConfigBuilder()
-        .deployment(
-            "solo",
-            provider="simulated",
-            model="m",
-            max_concurrency=1,
-            simulation={"latency": 1.0, "distribution": "fixed"},
-        )
-        .route("chat", ["solo"])
-        .build()
-    )
+    config = one_slot(1.0)
     order: list[str] = []
 
     async def one(hub: hubactors.Hub, label: str, **extra: Any) -> None:
@@ -190,18 +179,7 @@ async def test_queued_requests_are_served_by_priority_then_deadline(
 async def test_a_full_queue_fails_at_once_with_a_rate_limit_error(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    config = (
-        HubConfigBuilder()
-        .deployment(
-            "solo",
-            provider="simulated",
-            model="m",
-            max_concurrency=1,
-            simulation={"latency": 5.0, "distribution": "fixed"},
-        )
-        .route("chat", ["solo"], queue_size=1)
-        .build()
-    )
+    config = one_slot(5.0, queue_size=1)
     outcomes: list[str] = []
 
     async def one(hub: hubactors.Hub) -> None:
@@ -314,19 +292,7 @@ async def test_adaptive_concurrency_judges_streams_by_time_to_first_token(
 async def test_closing_the_hub_answers_waiting_requests_with_hub_closed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    config = (
-        HubConfigBuilder()
-        .deployment(
-            "solo",
-            provider="simulated",
-            model="m",
-            max_concurrency=1,
-            simulation={"latency": 100.0, "distribution": "fixed"},
-        )
-        .route("chat", ["solo"], timeout=1000.0)
-        .set(shutdown_grace=1.0)
-        .build()
-    )
+    config = one_slot(100.0, timeout=1000.0, settings={"shutdown_grace": 1.0})
     errors: list[BaseException] = []
 
     async def one(hub: hubactors.Hub) -> None:
@@ -412,6 +378,26 @@ async def test_slow_calls_open_the_breaker(autojump_clock: trio.testing.MockCloc
         status = statuses(hub)["a"]
     assert served == ["a"] * 4 + ["b"] * 2  # every answer came, but slowly: open
     assert status.breaker == "open" and status.healthy
+
+
+def one_slot(
+    latency: float, *, settings: dict[str, Any] | None = None, **route: Any
+) -> hubactors.HubConfig:
+    """One simulated deployment "solo" serving one request at a time, each taking
+    ``latency`` seconds, behind the route "chat"."""
+    return (
+        HubConfigBuilder()
+        .deployment(
+            "solo",
+            provider="simulated",
+            model="m",
+            max_concurrency=1,
+            simulation=fixed_latency(latency),
+        )
+        .route("chat", ["solo"], **route)
+        .set(**(settings or {}))
+        .build()
+    )
 
 
 def fixed_latency(seconds: float) -> dict[str, Any]:
