@@ -21,9 +21,10 @@ from hubactors._logging import configure_cli_logging
 from hubactors._types import ChatRequest, ChatResponse, Message, TextDelta
 from hubactors.config import HubConfig, HubConfigBuilder, load_config
 from hubactors.errors import ConfigError, HubError
+from hubactors.providers._registry import http_providers
 from hubactors.routing import STRATEGY_NAMES
 
-PROVIDERS = ("openai", "anthropic", "gemini", "azure", "openai-compatible", "simulated")
+PROVIDERS = (*http_providers(), "simulated")
 
 
 def _print_json(obj: Any) -> None:
