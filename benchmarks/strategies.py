@@ -17,7 +17,7 @@ import trio
 import trio.testing
 
 import hubactors
-from hubactors._demo import percentile
+from hubactors.cli._demo import percentile
 from hubactors.routing import STRATEGY_NAMES
 
 

@@ -8,36 +8,6 @@ Start a hub with :func:`open_hub` and send it requests::
             async for event in events: ...
 """
 
-from hubactors._accumulate import StreamAccumulator
-from hubactors._convert import coerce_request, messages_from_openai, request_from_openai
-from hubactors._driver import EventStream
-from hubactors._hub import Hub, open_hub
-from hubactors._tokens import HeuristicEstimator, TokenEstimator
-from hubactors._types import (
-    ChatRequest,
-    ChatResponse,
-    ContentPart,
-    ErrorEvent,
-    Finish,
-    FinishReason,
-    ImagePart,
-    Message,
-    NamedToolChoice,
-    ReasoningDelta,
-    ResponseFormat,
-    StreamEvent,
-    StreamStart,
-    TextDelta,
-    TextPart,
-    Tool,
-    ToolCall,
-    ToolCallComplete,
-    ToolCallDelta,
-    ToolCallPart,
-    ToolResultPart,
-    Usage,
-    UsageEvent,
-)
 from hubactors.config import (
     DeploymentConfig,
     HubConfig,
@@ -71,6 +41,36 @@ from hubactors.errors import (
     StreamIdleTimeoutError,
     StreamInterruptedError,
     TotalTimeoutError,
+)
+from hubactors.hub._driver import EventStream
+from hubactors.hub._hub import Hub, open_hub
+from hubactors.model._accumulate import StreamAccumulator
+from hubactors.model._convert import coerce_request, messages_from_openai, request_from_openai
+from hubactors.model._tokens import HeuristicEstimator, TokenEstimator
+from hubactors.model._types import (
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    ErrorEvent,
+    Finish,
+    FinishReason,
+    ImagePart,
+    Message,
+    NamedToolChoice,
+    ReasoningDelta,
+    ResponseFormat,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolCallComplete,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+    UsageEvent,
 )
 
 __version__ = "0.1.0"

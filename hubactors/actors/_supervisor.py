@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import trio
 
-from hubactors._backoff import Backoff
+from hubactors._timing import Backoff
 from hubactors.actors._child import (
     Child,
     ChildInfo,

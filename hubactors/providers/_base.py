@@ -12,7 +12,7 @@ from typing import Protocol
 
 import msgspec
 
-from hubactors._types import ChatRequest, ChatResponse, StreamEvent, Usage
+from hubactors.model._types import ChatRequest, ChatResponse, StreamEvent, Usage
 
 
 class UsageConvention(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,16 +12,16 @@ import os
 from hubactors.config import DeploymentConfig
 from hubactors.errors import ConfigError
 from hubactors.providers._base import Capabilities, Pricing
-from hubactors.providers._codec import Codec, Endpoint, Secret
-from hubactors.providers._http import ClientPool, HeadersCallback, HttpProvider
+from hubactors.providers._transport import ClientPool, HeadersCallback, HttpProvider
+from hubactors.providers.codecs._common import Codec, Endpoint, Secret
 
 # provider -> (module, attribute) of its codec instance
 _CODECS: dict[str, tuple[str, str]] = {
-    "openai": ("hubactors.providers.openai", "OPENAI"),
-    "azure": ("hubactors.providers.openai", "AZURE"),
-    "openai-compatible": ("hubactors.providers.openai", "COMPATIBLE"),
-    "anthropic": ("hubactors.providers.anthropic", "CODEC"),
-    "gemini": ("hubactors.providers.gemini", "CODEC"),
+    "openai": ("hubactors.providers.codecs.openai", "OPENAI"),
+    "azure": ("hubactors.providers.codecs.openai", "AZURE"),
+    "openai-compatible": ("hubactors.providers.codecs.openai", "COMPATIBLE"),
+    "anthropic": ("hubactors.providers.codecs.anthropic", "CODEC"),
+    "gemini": ("hubactors.providers.codecs.gemini", "CODEC"),
 }
 
 DEFAULT_BASE_URLS: dict[str, str] = {

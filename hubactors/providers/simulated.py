@@ -19,7 +19,14 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 import trio
 
-from hubactors._types import (
+from hubactors.config import DeploymentConfig
+from hubactors.errors import (
+    ProviderInvalidRequestError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from hubactors.model._types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -33,13 +40,6 @@ from hubactors._types import (
     ToolCallDelta,
     Usage,
     UsageEvent,
-)
-from hubactors.config import DeploymentConfig
-from hubactors.errors import (
-    ProviderInvalidRequestError,
-    RateLimitError,
-    ServerError,
-    StreamInterruptedError,
 )
 from hubactors.providers._base import Capabilities, Pricing
 from hubactors.providers._catalog import capabilities_for, pricing_for

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import msgspec
 
-from hubactors.providers._codec import parse_duration
+from hubactors._timing import parse_duration
 
 
 class RateLimitHeaders(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from hubactors._backoff import Backoff
+from hubactors._timing import Backoff
 from hubactors.config import HealthConfig
 from hubactors.errors import ProviderError, ProviderTimeoutError
 from hubactors.resilience._breaker import counts_as_failure

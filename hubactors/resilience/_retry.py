@@ -6,7 +6,7 @@ import random
 
 import msgspec
 
-from hubactors._backoff import Backoff
+from hubactors._timing import Backoff
 from hubactors.errors import ProviderError
 
 

@@ -12,8 +12,8 @@ from typing import Protocol
 
 import msgspec
 
-from hubactors._tokens import TokenEstimator, estimate_request_tokens
-from hubactors._types import ChatRequest
+from hubactors.model._tokens import TokenEstimator, estimate_request_tokens
+from hubactors.model._types import ChatRequest
 from hubactors.routing._status import DeploymentStatus
 
 

@@ -11,7 +11,7 @@ import pytest
 import trio
 import trio.testing
 
-from hubactors._backoff import Backoff
+from hubactors._timing import Backoff
 from hubactors.actors import (
     ChildRestarting,
     EventBus,

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hubactors._accumulate import StreamAccumulator
-from hubactors._types import ChatResponse, StreamEvent
-from hubactors.providers._codec import Codec, Endpoint
+from hubactors.model._accumulate import StreamAccumulator
+from hubactors.model._types import ChatResponse, StreamEvent
 from hubactors.providers._sse import SSEParser
+from hubactors.providers.codecs._common import Codec, Endpoint
 from tests.providers._replay import FIXTURES
 
 PROVIDERS = ("openai", "anthropic", "gemini")

@@ -9,7 +9,19 @@ from typing import Any
 import msgspec
 import pytest
 
-from hubactors._types import (
+from hubactors.errors import (
+    AuthenticationError,
+    ContextLengthError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderInvalidRequestError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from hubactors.model._types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -27,21 +39,9 @@ from hubactors._types import (
     ToolCallPart,
     ToolResultPart,
 )
-from hubactors.errors import (
-    AuthenticationError,
-    ContextLengthError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-    ProviderError,
-    ProviderInvalidRequestError,
-    RateLimitError,
-    ServerError,
-    StreamInterruptedError,
-)
-from hubactors.providers._codec import Endpoint, Secret
 from hubactors.providers._sse import SSEEvent
-from hubactors.providers.anthropic import CODEC, DEFAULT_MAX_TOKENS
+from hubactors.providers.codecs._common import Endpoint, Secret
+from hubactors.providers.codecs.anthropic import CODEC, DEFAULT_MAX_TOKENS
 from tests.providers._expected import accumulate, decode_stream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anthropic"

@@ -6,9 +6,9 @@ import pytest
 
 from hubactors import Usage
 from hubactors.providers._base import OPENAI_USAGE, Pricing
-from hubactors.providers.anthropic import CODEC as ANTHROPIC
-from hubactors.providers.gemini import CODEC as GEMINI
-from hubactors.providers.openai import CODEC as OPENAI
+from hubactors.providers.codecs.anthropic import CODEC as ANTHROPIC
+from hubactors.providers.codecs.gemini import CODEC as GEMINI
+from hubactors.providers.codecs.openai import CODEC as OPENAI
 
 PRICES = Pricing(input_per_mtok=3.0, output_per_mtok=15.0, cached_input_per_mtok=0.3)
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from hubactors._accumulate import StreamAccumulator
-from hubactors._types import ChatRequest, Finish, Message, StreamStart
 from hubactors.config import DeploymentConfig
 from hubactors.errors import ProviderError, error_from_status
-from hubactors.providers._http import ClientPool, HttpProvider
+from hubactors.model._accumulate import StreamAccumulator
+from hubactors.model._types import ChatRequest, Finish, Message, StreamStart
 from hubactors.providers._registry import create_http_provider
+from hubactors.providers._transport import ClientPool, HttpProvider
 from tests.providers._expected import (
     assert_matches,
     expected_for,

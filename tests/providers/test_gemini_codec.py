@@ -9,7 +9,20 @@ from typing import Any
 import msgspec
 import pytest
 
-from hubactors._types import (
+from hubactors.errors import (
+    AuthenticationError,
+    ContentFilterError,
+    ContextLengthError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderInvalidRequestError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from hubactors.model._types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -27,23 +40,10 @@ from hubactors._types import (
     ToolCallPart,
     ToolResultPart,
 )
-from hubactors.errors import (
-    AuthenticationError,
-    ContentFilterError,
-    ContextLengthError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-    ProviderError,
-    ProviderInvalidRequestError,
-    RateLimitError,
-    ServerError,
-    StreamInterruptedError,
-)
-from hubactors.providers._codec import Endpoint, Secret
 from hubactors.providers._sse import SSEEvent
-from hubactors.providers._wire import PartialArguments
-from hubactors.providers.gemini import CODEC, SIGNATURE_PLACEHOLDER
+from hubactors.providers.codecs._common import Endpoint, Secret
+from hubactors.providers.codecs._wire import PartialArguments
+from hubactors.providers.codecs.gemini import CODEC, SIGNATURE_PLACEHOLDER
 from tests.providers._expected import accumulate, decode_stream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"

@@ -14,8 +14,6 @@ import pytest
 import trio
 import trio.testing
 
-from hubactors._accumulate import StreamAccumulator
-from hubactors._types import ChatRequest, Finish, Message, StreamEvent, StreamStart, TextDelta
 from hubactors.config import DeploymentConfig, TimeoutConfig
 from hubactors.errors import (
     AttemptTimeoutError,
@@ -31,12 +29,14 @@ from hubactors.errors import (
     StreamIdleTimeoutError,
     StreamInterruptedError,
 )
+from hubactors.model._accumulate import StreamAccumulator
+from hubactors.model._types import ChatRequest, Finish, Message, StreamEvent, StreamStart, TextDelta
 from hubactors.providers import _registry
 from hubactors.providers._base import Pricing
-from hubactors.providers._codec import Endpoint, Secret
-from hubactors.providers._http import ClientPool, HttpProvider
 from hubactors.providers._registry import codec_for, create_http_provider
-from hubactors.providers.openai import OPENAI
+from hubactors.providers._transport import ClientPool, HttpProvider
+from hubactors.providers.codecs._common import Endpoint, Secret
+from hubactors.providers.codecs.openai import OPENAI
 from tests.providers._expected import assert_matches, expected_for
 from tests.providers._replay import FIXTURES, Planned, ReplayServer, replay_server
 
@@ -454,7 +454,7 @@ async def test_pool_rejects_bad_urls_and_http2_without_h2(client_pool: ClientPoo
 
 
 def test_codec_for_each_http_provider() -> None:
-    from hubactors.providers import anthropic, gemini, openai
+    from hubactors.providers.codecs import anthropic, gemini, openai
 
     assert codec_for("openai") is openai.OPENAI
     assert codec_for("azure") is openai.AZURE

@@ -9,8 +9,23 @@ from typing import Any
 
 import pytest
 
-from hubactors._accumulate import StreamAccumulator
-from hubactors._types import (
+from hubactors.errors import (
+    AuthenticationError,
+    ConfigError,
+    ContentFilterError,
+    ContextLengthError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    ProviderInvalidRequestError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+    error_from_status,
+)
+from hubactors.model._accumulate import StreamAccumulator
+from hubactors.model._types import (
     ChatRequest,
     Finish,
     FinishReason,
@@ -31,24 +46,9 @@ from hubactors._types import (
     ToolResultPart,
     UsageEvent,
 )
-from hubactors.errors import (
-    AuthenticationError,
-    ConfigError,
-    ContentFilterError,
-    ContextLengthError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-    ProviderError,
-    ProviderInvalidRequestError,
-    RateLimitError,
-    ServerError,
-    StreamInterruptedError,
-    error_from_status,
-)
-from hubactors.providers._codec import Endpoint, Secret
 from hubactors.providers._sse import SSEEvent, SSEParser
-from hubactors.providers.openai import AZURE, CODEC, COMPATIBLE, OPENAI
+from hubactors.providers.codecs._common import Endpoint, Secret
+from hubactors.providers.codecs.openai import AZURE, CODEC, COMPATIBLE, OPENAI
 from tests.providers._expected import assert_matches, expected_for, fixture_files
 
 KEY = "sk-test-" + "k" * 40

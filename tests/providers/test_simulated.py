@@ -10,7 +10,15 @@ import pytest
 import trio
 import trio.testing
 
-from hubactors._types import (
+from hubactors.config import DeploymentConfig, Outage, SimulationConfig
+from hubactors.errors import (
+    ProviderError,
+    ProviderInvalidRequestError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+)
+from hubactors.model._types import (
     ChatRequest,
     Finish,
     FinishReason,
@@ -23,14 +31,6 @@ from hubactors._types import (
     ToolCallComplete,
     ToolCallDelta,
     UsageEvent,
-)
-from hubactors.config import DeploymentConfig, Outage, SimulationConfig
-from hubactors.errors import (
-    ProviderError,
-    ProviderInvalidRequestError,
-    RateLimitError,
-    ServerError,
-    StreamInterruptedError,
 )
 from hubactors.providers._catalog import pricing_for
 from hubactors.providers.simulated import PROBE_DELAY, SimulatedCrash, SimulatedProvider

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from hubactors._backoff import Backoff
+from hubactors._timing import Backoff
 from hubactors.errors import (
     AuthenticationError,
     RateLimitError,

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import msgspec
 import pytest
 
-from hubactors._tokens import estimate_request_tokens
-from hubactors._types import ChatRequest, Message, Tool
 from hubactors.errors import ConfigError
+from hubactors.model._tokens import estimate_request_tokens
+from hubactors.model._types import ChatRequest, Message, Tool
 from hubactors.routing import (
     STRATEGY_NAMES,
     CostStrategy,

@@ -1,0 +1,5 @@
+import sys
+
+from hubactors.cli._main import main
+
+sys.exit(main())

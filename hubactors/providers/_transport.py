@@ -1,0 +1,429 @@
+"""The HTTP transport shared by every real provider: pooled httpx clients and ``HttpProvider``.
+
+:class:`ClientPool` keeps one ``httpx.AsyncClient`` per origin (scheme, host, port, HTTP/2),
+shared by every deployment on that host. :class:`HttpProvider` drives one deployment with a
+codec: it sends the codec's request, maps failures to typed errors and enforces the timeouts
+of :class:`~hubactors.config.TimeoutConfig` with Trio cancel scopes, so they run on the Trio
+clock (and on ``MockClock`` in tests):
+
+- ``connect``: opening the TCP/TLS connection (:class:`ConnectTimeoutError`);
+- ``first_token``: response headers plus the first SSE event of a stream
+  (:class:`FirstTokenTimeoutError`); a non-streaming provider sends its headers only once
+  the whole answer is ready, so ``complete`` is bounded by ``total`` instead;
+- ``idle``: the longest gap between two body chunks (:class:`StreamIdleTimeoutError`);
+- ``total``: the whole attempt (:class:`AttemptTimeoutError`).
+
+No error message, ``repr`` or log line contains the API key: transport messages are passed
+through :func:`~hubactors.errors.redact` and raised without their httpx cause attached.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpcore
+import httpx
+import msgspec
+import trio
+
+from hubactors.config import TimeoutConfig
+from hubactors.errors import (
+    AttemptTimeoutError,
+    ConfigError,
+    ConnectTimeoutError,
+    FirstTokenTimeoutError,
+    HubClosedError,
+    ProviderConnectionError,
+    ProviderError,
+    StreamIdleTimeoutError,
+    StreamInterruptedError,
+    redact,
+)
+from hubactors.model._types import ChatRequest, ChatResponse, StreamEvent, TextDelta, Usage
+from hubactors.providers._base import Capabilities, Pricing
+from hubactors.providers._sse import SSEParser
+from hubactors.providers.codecs._common import Codec, Endpoint, HttpRequestSpec
+
+HeadersCallback = Callable[[Mapping[str, str]], None]
+
+_MAX_ERROR_BODY = 256 * 1024
+_USER_AGENT = "hubactors"
+
+
+class _ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool, plus the reclaiming of connections orphaned by cancelled requests.
+
+    httpcore 1.0 can leave a connection in the pool that no request owns and that is neither
+    idle nor closed (a request cancelled after being assigned a new connection, before using
+    it: encode/httpcore#1093). Such a connection holds a slot forever, and once every slot
+    is held the pool hangs. Before each assignment pass this drops and closes them.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        requests = getattr(self, "_requests", None)
+        connections = getattr(self, "_connections", None)
+        orphans: list[httpcore.AsyncConnectionInterface] = []
+        if isinstance(requests, list) and isinstance(connections, list):
+            owned = {id(getattr(r, "connection", None)) for r in requests}
+            orphans = [
+                c
+                for c in connections
+                if id(c) not in owned and not c.is_idle() and not c.is_closed()
+            ]
+            for connection in orphans:
+                connections.remove(connection)
+        return orphans + super()._assign_requests_to_connections()
+
+
+class ClientPool:
+    """One pooled ``httpx.AsyncClient`` per origin, reused by every deployment on that host.
+
+    HTTP/1.1 keep-alive by default; HTTP/2 when asked and the ``h2`` package is installed.
+    Close it with :meth:`aclose` when no provider uses it any more.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        max_keepalive_connections: int = 20,
+        keepalive_expiry: float = 30.0,
+    ) -> None:
+        self._limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=keepalive_expiry,
+        )
+        self._clients: dict[tuple[str, str, int, bool], httpx.AsyncClient] = {}
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def get(
+        self, base_url: str, *, http2: bool = False, connect_timeout: float | None = 10.0
+    ) -> httpx.AsyncClient:
+        """The client for ``base_url``'s origin, created on first use.
+
+        Raises ``ConfigError`` for HTTP/2 without ``h2`` or a URL that is not http(s), and
+        ``HubClosedError`` once the pool is closed. ``connect_timeout`` applies to a client
+        created by this call (requests may override it).
+        """
+        if self._closed:
+            raise HubClosedError("the HTTP client pool is closed")
+        try:
+            url = httpx.URL(base_url)
+        except httpx.InvalidURL as exc:
+            raise ConfigError(f"invalid URL: {exc}", key="base_url") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError("expected an http:// or https:// URL", key="base_url")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        key = (url.scheme, url.host, port, http2)
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._new_client(http2, connect_timeout)
+        return client
+
+    def _new_client(self, http2: bool, connect_timeout: float | None) -> httpx.AsyncClient:
+        if http2 and importlib.util.find_spec("h2") is None:
+            raise ConfigError(
+                "HTTP/2 needs the 'h2' package (pip install 'hubactors[http2]')", key="http2"
+            )
+        ssl_context = httpx.create_ssl_context()
+        transport = httpx.AsyncHTTPTransport(verify=ssl_context, http2=http2, limits=self._limits)
+        transport._pool = _ReclaimingConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=self._limits.max_connections,
+            max_keepalive_connections=self._limits.max_keepalive_connections,
+            keepalive_expiry=self._limits.keepalive_expiry,
+            http1=True,
+            http2=http2,
+        )
+        timeout = httpx.Timeout(connect=connect_timeout, read=None, write=None, pool=None)
+        return httpx.AsyncClient(
+            transport=transport, timeout=timeout, headers={"User-Agent": _USER_AGENT}
+        )
+
+    async def aclose(self) -> None:
+        """Close every client; later :meth:`get` calls raise ``HubClosedError``."""
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        with trio.CancelScope(shield=True):
+            for client in clients:
+                await client.aclose()
+
+
+class HttpProvider:
+    """One deployment served over HTTP by ``codec``: implements the ``Provider`` protocol.
+
+    ``on_headers`` is called with the headers of every response (rate-limit headers for
+    the limiter); the last ones are also kept in :attr:`last_headers`. The pool is shared
+    and not closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        endpoint: Endpoint,
+        pool: ClientPool,
+        *,
+        timeouts: TimeoutConfig | None = None,
+        pricing: Pricing | None = None,
+        capabilities: Capabilities | None = None,
+        http2: bool = False,
+        on_headers: HeadersCallback | None = None,
+    ) -> None:
+        self._codec = codec
+        self._endpoint = endpoint
+        self._pool = pool
+        self._timeouts = timeouts or TimeoutConfig()
+        self._pricing = pricing or Pricing()
+        self._capabilities = capabilities or Capabilities()
+        self._http2 = http2
+        self._on_headers = on_headers
+        self.last_headers: Mapping[str, str] | None = None
+
+    def __repr__(self) -> str:
+        ep = self._endpoint
+        return (
+            f"HttpProvider(provider={ep.provider!r}, deployment={ep.deployment!r}, "
+            f"model={ep.model!r})"
+        )
+
+    @property
+    def kind(self) -> str:
+        return self._endpoint.provider
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._endpoint
+
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def pricing(self) -> Pricing:
+        return self._pricing
+
+    async def aclose(self) -> None:
+        """Nothing to release: the client pool belongs to whoever created it."""
+
+    def cost_of(self, usage: Usage) -> float:
+        """The cost of ``usage``, billed the way this provider counts tokens."""
+        return self._pricing.cost_of(usage, self._codec.usage_convention)
+
+    def with_cost(self, response: ChatResponse) -> ChatResponse:
+        """``response`` with its cost, provider and deployment filled in from this deployment."""
+        return msgspec.structs.replace(
+            response,
+            cost=self.cost_of(response.usage),
+            provider=self._endpoint.provider,
+            deployment=self._endpoint.deployment,
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Send ``request`` without streaming and return the response.
+
+        Raises a ``ProviderError`` subclass on any failure; on cancellation the connection
+        is closed and ``Cancelled`` propagates.
+        """
+        if request.stream:
+            request = msgspec.structs.replace(request, stream=False)
+        spec = self._codec.build_request(request, self._endpoint)
+        start = trio.current_time()
+        total = self._deadline(start, self._timeouts.total)
+        async with AsyncExitStack() as stack:
+            response = await self._open(stack, spec, total, AttemptTimeoutError, total)
+            await self._raise_for_status(response, total)
+            body = await self._read_body(response, total, limit=None)
+        result = self.with_cost(self._codec.parse_response(body, self._endpoint))
+        return msgspec.structs.replace(result, latency=trio.current_time() - start)
+
+    @asynccontextmanager
+    async def stream(self, request: ChatRequest) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+        """Open a streamed completion; iterate the yielded events.
+
+        Errors before the stream opens raise on entry; errors inside it raise from the
+        iteration (``StreamInterruptedError`` carries the text delivered so far). Leaving
+        the block, however it is left, closes the response so the provider stops generating.
+        """
+        if not request.stream:
+            request = msgspec.structs.replace(request, stream=True)
+        spec = self._codec.build_request(request, self._endpoint)
+        start = trio.current_time()
+        total = self._deadline(start, self._timeouts.total)
+        first = min(total, self._deadline(start, self._timeouts.first_token))
+        async with AsyncExitStack() as stack:
+            response = await self._open(stack, spec, first, FirstTokenTimeoutError, total)
+            await self._raise_for_status(response, total)
+            events = self._events(response, first, total)
+            stack.push_async_callback(events.aclose)
+            yield events
+
+    async def health_check(self) -> None:
+        """Return if the deployment answers its health request; raise ``ProviderError`` if not."""
+        spec = self._codec.health_request(self._endpoint)
+        if spec is None:
+            return
+        start = trio.current_time()
+        total = self._deadline(start, self._timeouts.total)
+        first = min(total, self._deadline(start, self._timeouts.first_token))
+        async with AsyncExitStack() as stack:
+            response = await self._open(stack, spec, first, FirstTokenTimeoutError, total)
+            await self._raise_for_status(response, total)
+
+    # --- internals ---------------------------------------------------------------------
+
+    async def _raise_for_status(self, response: httpx.Response, total: float) -> None:
+        """Raise the codec's typed error for a non-2xx response (its body read, capped)."""
+        if response.is_success:
+            return
+        body = await self._read_body(response, total, limit=_MAX_ERROR_BODY)
+        raise self._codec.parse_error(response.status_code, response.headers, body, self._endpoint)
+
+    @staticmethod
+    def _deadline(start: float, seconds: float | None) -> float:
+        return math.inf if seconds is None else start + seconds
+
+    def _error(self, cls: type[ProviderError], message: str, **kwargs: Any) -> ProviderError:
+        key = self._endpoint.api_key.reveal() if self._endpoint.api_key else ""
+        return cls(
+            redact(message, key),
+            deployment=self._endpoint.deployment or None,
+            provider=self._endpoint.provider,
+            **kwargs,
+        )
+
+    def _describe(self, exc: BaseException) -> str:
+        detail = str(exc).strip()
+        return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+    def _timeout(self, cls: type[ProviderError], deadline: float, total: float) -> ProviderError:
+        """The timeout error for a wait that ended at ``deadline`` (``total`` if it was that)."""
+        if cls is not ConnectTimeoutError and deadline >= total:
+            cls = AttemptTimeoutError
+        seconds: dict[type[ProviderError], tuple[str, float | None]] = {
+            ConnectTimeoutError: ("connect", self._timeouts.connect),
+            AttemptTimeoutError: ("total", self._timeouts.total),
+            FirstTokenTimeoutError: ("first_token", self._timeouts.first_token),
+            StreamIdleTimeoutError: ("idle", self._timeouts.idle),
+        }
+        name, value = seconds.get(cls, ("", None))
+        return self._error(cls, f"no answer within the {name} timeout ({value} s)")
+
+    async def _open(
+        self,
+        stack: AsyncExitStack,
+        spec: HttpRequestSpec,
+        deadline: float,
+        timeout_error: type[ProviderError],
+        total: float,
+    ) -> httpx.Response:
+        """Send ``spec`` and return the response once its headers arrived."""
+        client = self._pool.get(spec.url, http2=self._http2, connect_timeout=self._timeouts.connect)
+        timeout = httpx.Timeout(connect=self._timeouts.connect, read=None, write=None, pool=None)
+        request = client.build_request(
+            spec.method, spec.url, headers=spec.headers, content=spec.body or None, timeout=timeout
+        )
+        with trio.CancelScope(deadline=deadline) as scope:
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.ConnectTimeout:
+                raise self._timeout(ConnectTimeoutError, deadline, total) from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise self._error(
+                    ProviderConnectionError, f"connection failed ({self._describe(exc)})"
+                ) from None
+            stack.push_async_callback(response.aclose)
+        if scope.cancelled_caught:
+            raise self._timeout(timeout_error, deadline, total)
+        self.last_headers = response.headers
+        if self._on_headers is not None:
+            self._on_headers(response.headers)
+        return response
+
+    async def _read_body(
+        self, response: httpx.Response, total: float, *, limit: int | None
+    ) -> bytes:
+        """The whole body (up to ``limit`` bytes), each gap bounded by the idle timeout."""
+        parts: list[bytes] = []
+        size = 0
+        chunks = response.aiter_bytes()
+        try:
+            while limit is None or size < limit:
+                deadline = self._idle_deadline(total)
+                chunk = await self._next_chunk(chunks, deadline, total, StreamIdleTimeoutError, [])
+                if chunk is None:
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+        finally:
+            await _aclose(chunks)
+        return b"".join(parts)
+
+    def _idle_deadline(self, total: float) -> float:
+        return min(total, self._deadline(trio.current_time(), self._timeouts.idle))
+
+    async def _next_chunk(
+        self,
+        chunks: AsyncIterator[bytes],
+        deadline: float,
+        total: float,
+        timeout_error: type[ProviderError],
+        text: list[str],
+    ) -> bytes | None:
+        """The next body chunk or ``None`` at its end; typed errors on timeout or breakage."""
+        with trio.CancelScope(deadline=deadline):
+            try:
+                return await anext(chunks)
+            except StopAsyncIteration:
+                return None
+            except httpx.HTTPError as exc:
+                raise self._error(
+                    StreamInterruptedError,
+                    f"response broke off ({self._describe(exc)})",
+                    partial_text="".join(text),
+                ) from None
+        # Only reached when the deadline cancelled the wait.
+        raise self._timeout(timeout_error, deadline, total)
+
+    async def _events(
+        self, response: httpx.Response, first: float, total: float
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Body bytes -> SSE events -> stream events, under the first-token and idle timeouts."""
+        parser = SSEParser()
+        decoder = self._codec.stream_decoder(self._endpoint)
+        chunks = response.aiter_bytes()
+        text: list[str] = []  # delivered so far, for StreamInterruptedError.partial_text
+        seen_event = False
+        try:
+            while True:
+                error: type[ProviderError]
+                if seen_event:
+                    deadline, error = self._idle_deadline(total), StreamIdleTimeoutError
+                else:
+                    deadline, error = first, FirstTokenTimeoutError
+                chunk = await self._next_chunk(chunks, deadline, total, error, text)
+                for sse in parser.feed(chunk) if chunk is not None else parser.close():
+                    seen_event = True
+                    for event in decoder.feed(sse):
+                        if isinstance(event, TextDelta):
+                            text.append(event.text)
+                        yield event
+                if chunk is None:
+                    break
+            for event in decoder.close():
+                yield event
+        finally:
+            await _aclose(chunks)
+
+
+async def _aclose(iterator: AsyncIterator[bytes]) -> None:
+    """Finalize an httpx body iterator now rather than when it is garbage collected."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        with trio.CancelScope(shield=True):
+            await aclose()
