@@ -23,6 +23,7 @@ StrategyName = Literal[
     "priority", "round-robin", "weighted", "cost", "latency", "health", "failover"
 ]
 LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
+RateLimitAlgorithm = Literal["token-bucket", "sliding-window"]
 
 
 class Outage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -96,7 +97,7 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     extra_body: dict[str, Any] = msgspec.field(default_factory=dict)
     rpm: int | None = None
     tpm: int | None = None
-    rate_limit_algorithm: Literal["token-bucket", "sliding-window"] = "token-bucket"
+    rate_limit_algorithm: RateLimitAlgorithm = "token-bucket"
     max_concurrency: int = 32
     adaptive_concurrency: bool = False
     priority: int = 0

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Literal
 
 import msgspec
-import trio
 
 from hubactors._logging import logger
 
@@ -65,15 +64,12 @@ Subscriber = Callable[[msgspec.Struct], None]
 class EventBus:
     """Fans events (frozen msgspec Structs) out to subscribers without ever blocking.
 
-    Callback subscribers run synchronously inside :meth:`publish`; one that raises is
-    logged and skipped. Channel subscribers get events through a bounded memory channel;
-    when it is full the event is dropped for that subscriber and counted in :attr:`dropped`.
+    Subscribers run synchronously inside :meth:`publish`; one that raises is logged and
+    skipped.
     """
 
     def __init__(self) -> None:
         self._callbacks: list[Subscriber] = []
-        self._channels: list[trio.MemorySendChannel[msgspec.Struct]] = []
-        self.dropped = 0
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every later event; returns an idempotent unsubscribe."""
@@ -85,17 +81,6 @@ class EventBus:
 
         return unsubscribe
 
-    def subscribe_channel(self, max_buffer: int) -> trio.MemoryReceiveChannel[msgspec.Struct]:
-        """A channel of later events, buffering up to ``max_buffer`` of them.
-
-        Close the returned channel to unsubscribe; :meth:`close` ends it from this side.
-        """
-        if max_buffer < 0:
-            raise ValueError(f"max_buffer must not be negative, got {max_buffer}")
-        send, receive = trio.open_memory_channel[msgspec.Struct](max_buffer)
-        self._channels.append(send)
-        return receive
-
     def publish(self, event: msgspec.Struct) -> None:
         """Deliver ``event`` to every subscriber now; never raises for a subscriber's fault."""
         for callback in tuple(self._callbacks):
@@ -105,17 +90,3 @@ class EventBus:
                 logger.exception(
                     "event subscriber {!r} failed on {}", callback, type(event).__name__
                 )
-        for channel in tuple(self._channels):
-            try:
-                channel.send_nowait(event)
-            except trio.WouldBlock:
-                self.dropped += 1
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                # The subscriber closed its end: it has unsubscribed.
-                self._channels.remove(channel)
-
-    def close(self) -> None:
-        """End every channel subscription (their readers see end-of-channel); idempotent."""
-        channels, self._channels = self._channels, []
-        for channel in channels:
-            channel.close()

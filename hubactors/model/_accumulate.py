@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hubactors.model._types import (
     ChatResponse,
-    ErrorEvent,
     Finish,
     FinishReason,
     ReasoningDelta,
@@ -38,7 +37,6 @@ class StreamAccumulator:
         self.usage = Usage()
         self.cost = 0.0
         self.finish: Finish | None = None
-        self.error: ErrorEvent | None = None
         self.content_seen = False
 
     @property
@@ -78,8 +76,6 @@ class StreamAccumulator:
                 self.model = event.model or self.model
                 self.provider = event.provider or self.provider
                 self.deployment = event.deployment or self.deployment
-            case ErrorEvent():
-                self.error = event
 
     def response(self) -> ChatResponse:
         """The response assembled so far (finish reason ``error`` if no ``Finish`` came)."""

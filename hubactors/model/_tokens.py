@@ -1,9 +1,11 @@
-"""Token estimates for requests, for token-per-minute (TPM) reservations.
+"""Token estimates for requests: TPM reservations and cost-aware routing use the same ones.
 
 Rate limits reserve tokens before a request is sent and settle with the provider's usage
 afterwards, so the estimate has to be fast (it runs on every request; O(size), no
 tokenizer) and conservative: a slight over-estimate only delays a request a little, an
-under-estimate lets a burst through that the provider then refuses with HTTP 429.
+under-estimate lets a burst through that the provider then refuses with HTTP 429. The
+cost strategy prices a request with the same input and output estimates, so the size the
+router ranks deployments by is the size the rate limiter reserves.
 
 :class:`HeuristicEstimator` accuracy, against BPE tokenizers (cl100k/o200k, Claude, Gemini):
 
@@ -44,7 +46,14 @@ __all__ = [
 ]
 
 DEFAULT_OUTPUT_TOKENS = 1024
-"""Output tokens reserved for a request that sets no ``max_tokens``."""
+"""Output tokens assumed for a request that sets no ``max_tokens``.
+
+It sits above a typical uncapped chat reply (a few hundred tokens), so a TPM reservation
+of this size seldom under-counts (the side that earns a 429), and what it over-counts is
+given back when the request settles with its real usage. Cost routing assumes the same
+number, so the price it ranks a request by is the price of what the limiter reserves for
+it; with ``max_tokens`` set, both use that upper bound instead.
+"""
 
 
 @runtime_checkable
@@ -128,6 +137,7 @@ def estimate_request_tokens(request: ChatRequest, estimator: TokenEstimator | No
     return (estimator or _DEFAULT).estimate(request)
 
 
-def estimate_output_tokens(request: ChatRequest, default: int = DEFAULT_OUTPUT_TOKENS) -> int:
-    """The output tokens to reserve: ``request.max_tokens``, or ``default`` when unset."""
-    return request.max_tokens if request.max_tokens is not None else default
+def estimate_output_tokens(request: ChatRequest) -> int:
+    """The output tokens ``request`` may produce: its ``max_tokens``, else
+    :data:`DEFAULT_OUTPUT_TOKENS`. Used for TPM reservations and for cost routing alike."""
+    return request.max_tokens if request.max_tokens is not None else DEFAULT_OUTPUT_TOKENS

@@ -177,8 +177,8 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
 class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
     """A finished completion, with where it was served and what it cost.
 
-    ``cost`` is in US dollars; ``latency`` in seconds (for streams, ``ttft`` is the time to
-    the first content event); ``attempts`` counts every try, failover included.
+    ``cost`` is in US dollars; ``latency`` in seconds; ``attempts`` counts every try,
+    failover included.
     """
 
     id: str
@@ -193,7 +193,6 @@ class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
     deployment: str = ""
     cost: float = 0.0
     latency: float = 0.0
-    ttft: float | None = None
     attempts: int = 1
     cached: bool = False
 
@@ -257,15 +256,6 @@ class Finish(msgspec.Struct, frozen=True, tag="finish", tag_field="type", kw_onl
     raw_finish_reason: str | None = None
 
 
-class ErrorEvent(msgspec.Struct, frozen=True, tag="error", tag_field="type", kw_only=True):
-    """An error, as sent to streaming clients that cannot receive exceptions."""
-
-    error_type: str
-    message: str
-    status: int | None = None
-    retryable: bool = False
-
-
 StreamEvent = (
     StreamStart
     | TextDelta
@@ -274,7 +264,6 @@ StreamEvent = (
     | ToolCallComplete
     | UsageEvent
     | Finish
-    | ErrorEvent
 )
 
 CONTENT_EVENTS = (TextDelta, ReasoningDelta, ToolCallDelta, ToolCallComplete)

@@ -1,11 +1,8 @@
-"""Concurrency limits: a fixed cap, or one that adapts to the provider's pushback (AIMD)."""
+"""A concurrency limit that adapts to the provider's pushback (AIMD)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import trio
+from hubactors.resilience._ewma import Ewma
 
 
 class AdaptiveConcurrency:
@@ -16,8 +13,9 @@ class AdaptiveConcurrency:
     per cooldown (``cooldown`` seconds or the baseline latency, whichever is longer) so a
     burst of 429s from requests that were all in flight together counts once. A success
     slower than ``latency_tolerance`` times the baseline (an EWMA of latencies, trusted after
-    ``warmup`` samples) is treated as overload. The limit stays within ``minimum..maximum``.
-    Raises ``ValueError`` for inconsistent bounds.
+    ``warmup`` samples, moving by ``smoothing``) is treated as overload. The limit stays within
+    ``minimum..maximum``. Raises ``ValueError`` for inconsistent bounds or a ``smoothing``
+    outside (0, 1].
     """
 
     def __init__(
@@ -42,10 +40,8 @@ class AdaptiveConcurrency:
         self._factor = decrease_factor
         self._tolerance = latency_tolerance
         self._cooldown = cooldown
-        self._smoothing = smoothing
         self._warmup = warmup
-        self._baseline: float | None = None
-        self._samples = 0
+        self._baseline = Ewma(alpha=smoothing)
         self._successes = 0
         self._last_decrease: float | None = None
 
@@ -57,22 +53,19 @@ class AdaptiveConcurrency:
     @property
     def baseline_latency(self) -> float | None:
         """The smoothed latency of successful calls, once there was one."""
-        return self._baseline
+        return self._baseline.value
 
     def on_success(self, latency: float, now: float) -> None:
         """A call succeeded after ``latency`` seconds."""
+        baseline = self._baseline.value
         overloaded = (
-            self._baseline is not None
-            and self._samples >= self._warmup
-            and latency > self._tolerance * self._baseline
+            baseline is not None
+            and self._baseline.count >= self._warmup
+            and latency > self._tolerance * baseline
         )
         # Every sample feeds the baseline, slowly, so a lasting shift (longer prompts, a
         # slower model version) is learned instead of being read as overload forever.
-        if self._baseline is None:
-            self._baseline = latency
-        else:
-            self._baseline += self._smoothing * (latency - self._baseline)
-        self._samples += 1
+        self._baseline.update(latency)
         if overloaded:
             self.on_overload(now)
             return
@@ -83,83 +76,10 @@ class AdaptiveConcurrency:
 
     def on_overload(self, now: float) -> bool:
         """The provider pushed back (429, 529, a timeout); returns whether the limit dropped."""
-        cooldown = max(self._cooldown, self._baseline or 0.0)
+        cooldown = max(self._cooldown, self._baseline.value or 0.0)
         if self._last_decrease is not None and now - self._last_decrease < cooldown:
             return False
         self._last_decrease = now
         self._successes = 0
         self._limit = max(self.minimum, int(self._limit * self._factor))
         return True
-
-
-class ConcurrencyLimiter:
-    """Bounds the calls in flight to one deployment.
-
-    The bound is ``max_concurrency``, or follows ``adaptive.limit`` when given (report
-    outcomes with :meth:`on_success` / :meth:`on_overload`). Lowering the limit never
-    interrupts calls in flight; new ones wait until enough have finished.
-    """
-
-    def __init__(
-        self, max_concurrency: int, *, adaptive: AdaptiveConcurrency | None = None
-    ) -> None:
-        self.adaptive = adaptive
-        initial = adaptive.limit if adaptive is not None else max_concurrency
-        self._limiter = trio.CapacityLimiter(initial)
-
-    @classmethod
-    def from_settings(cls, max_concurrency: int, *, adaptive: bool) -> ConcurrencyLimiter:
-        """A fixed cap, or an adaptive limit that starts at (and never exceeds) the cap."""
-        if not adaptive:
-            return cls(max_concurrency)
-        return cls(
-            max_concurrency,
-            adaptive=AdaptiveConcurrency(max_concurrency, maximum=max_concurrency),
-        )
-
-    @property
-    def limit(self) -> int:
-        """The current bound."""
-        return int(self._limiter.total_tokens)
-
-    @property
-    def in_use(self) -> int:
-        """Calls holding a slot."""
-        return self._limiter.borrowed_tokens
-
-    @property
-    def waiting(self) -> int:
-        """Calls waiting for a slot."""
-        return self._limiter.statistics().tasks_waiting
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot for the body of the ``async with``.
-
-        Waits for a free slot; cancelled while waiting, it holds nothing. The slot is
-        released however the body ends.
-        """
-        # A fresh borrower per slot, so one task may hold several (e.g. hedged calls).
-        borrower = object()
-        await self._limiter.acquire_on_behalf_of(borrower)
-        try:
-            yield
-        finally:
-            self._limiter.release_on_behalf_of(borrower)
-
-    def on_success(self, latency: float, now: float) -> None:
-        """Report a successful call (no effect without an adaptive limit)."""
-        if self.adaptive is not None:
-            self.adaptive.on_success(latency, now)
-            self._sync()
-
-    def on_overload(self, now: float) -> None:
-        """Report provider pushback (no effect without an adaptive limit)."""
-        if self.adaptive is not None:
-            self.adaptive.on_overload(now)
-            self._sync()
-
-    def _sync(self) -> None:
-        assert self.adaptive is not None
-        if self._limiter.total_tokens != self.adaptive.limit:
-            self._limiter.total_tokens = self.adaptive.limit

@@ -16,13 +16,11 @@ from typing import Literal, Protocol
 import msgspec
 import trio
 
-from hubactors.config import DeploymentConfig
+from hubactors.config import DeploymentConfig, RateLimitAlgorithm
 from hubactors.errors import RateLimitError
 from hubactors.resilience._headers import parse_rate_limit_headers
 from hubactors.resilience._sliding_window import SlidingWindowLimiter
 from hubactors.resilience._token_bucket import TokenBucket
-
-Algorithm = Literal["token-bucket", "sliding-window"]
 
 # A waiter whose computed wait is a hair above zero still sleeps this long, so that float
 # rounding can never make it spin without the clock moving.
@@ -45,7 +43,7 @@ class Limiter(Protocol):
     def clamp_available(self, remaining: float, now: float) -> None: ...
 
 
-def per_minute_limiter(algorithm: Algorithm, limit: float, now: float) -> Limiter:
+def per_minute_limiter(algorithm: RateLimitAlgorithm, limit: float, now: float) -> Limiter:
     """A limiter admitting ``limit`` units per minute."""
     if algorithm == "sliding-window":
         return SlidingWindowLimiter(limit, 60.0, now)
@@ -55,7 +53,7 @@ def per_minute_limiter(algorithm: Algorithm, limit: float, now: float) -> Limite
 class RateLimiterStats(msgspec.Struct, frozen=True, kw_only=True):
     """A snapshot for metrics; limits are per minute, ``None`` when not limited."""
 
-    algorithm: str
+    algorithm: RateLimitAlgorithm
     rpm_limit: float | None
     tpm_limit: float | None
     requests_available: float | None
@@ -133,12 +131,12 @@ class RateLimiter:
         rpm: float | None = None,
         tpm: float | None = None,
         *,
-        algorithm: Algorithm = "token-bucket",
+        algorithm: RateLimitAlgorithm = "token-bucket",
         name: str | None = None,
         now: float = 0.0,
         clock: Callable[[], float] = trio.current_time,
     ) -> None:
-        self._algorithm: Algorithm = algorithm
+        self._algorithm: RateLimitAlgorithm = algorithm
         self._name = name
         self._clock = clock
         self._config_rpm = rpm

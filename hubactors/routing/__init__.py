@@ -1,6 +1,7 @@
 """Routing: the deployment status board and the strategies that pick a deployment."""
 
-from hubactors.routing._ewma import Ewma
+# The moving averages a DeploymentStatus publishes are measured with it.
+from hubactors.resilience import Ewma
 from hubactors.routing._measured import CostStrategy, HealthStrategy, LatencyStrategy
 from hubactors.routing._ordered import (
     FailoverStrategy,
@@ -9,12 +10,11 @@ from hubactors.routing._ordered import (
     WeightedStrategy,
 )
 from hubactors.routing._protocol import RequestInfo, Strategy
-from hubactors.routing._status import BreakerState, DeploymentStatus, StatusBoard
+from hubactors.routing._status import DeploymentStatus, StatusBoard
 from hubactors.routing._strategies import STRATEGY_NAMES, make_strategy
 
 __all__ = [
     "STRATEGY_NAMES",
-    "BreakerState",
     "CostStrategy",
     "DeploymentStatus",
     "Ewma",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
+from hubactors.resilience import BreakerState
 from hubactors.routing._protocol import RequestInfo
 from hubactors.routing._status import DeploymentStatus
 
@@ -13,23 +14,18 @@ class CostStrategy:
     """The cheapest candidate for this request at list price; ties by priority, then order.
 
     The expected cost is ``input_tokens * input_price + output_tokens * output_price`` with
-    the request's ``max_output_tokens`` (an upper bound, so this ranks by worst case) or,
-    when it set none, ``default_output_tokens``. Deployments with unknown prices cost 0 and
-    therefore win: set ``input_cost_per_mtok``/``output_cost_per_mtok`` for them.
+    the request's estimated sizes (:class:`RequestInfo`): its ``max_tokens`` is an upper
+    bound, so this ranks by worst case, like the TPM reservation of the same request.
+    Deployments with unknown prices cost 0 and therefore win: set
+    ``input_cost_per_mtok``/``output_cost_per_mtok`` for them.
     """
 
     name = "cost"
 
-    def __init__(self, default_output_tokens: int = 256) -> None:
-        self.default_output_tokens = default_output_tokens
-
     def choose(
         self, candidates: Sequence[DeploymentStatus], info: RequestInfo, now: float
     ) -> DeploymentStatus | None:
-        output = info.max_output_tokens
-        if output is None:
-            output = self.default_output_tokens
-        tokens_in = info.estimated_input_tokens
+        tokens_in, output = info.estimated_input_tokens, info.estimated_output_tokens
         return min(
             candidates,
             key=lambda c: (c.expected_cost(tokens_in, output), c.priority),
@@ -88,7 +84,7 @@ class HealthStrategy:
     def score(self, status: DeploymentStatus) -> float:
         """The health score of one deployment (higher is better, 0.0 to 1.0)."""
         value = max(0.0, status.ewma_success)
-        if status.breaker == "half_open":
+        if status.breaker == BreakerState.HALF_OPEN:
             value *= self.half_open_penalty
         if not status.healthy:
             value *= 0.5

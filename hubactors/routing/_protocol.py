@@ -12,29 +12,40 @@ from typing import Protocol
 
 import msgspec
 
-from hubactors.model._tokens import TokenEstimator, estimate_request_tokens
+from hubactors.model._tokens import (
+    DEFAULT_OUTPUT_TOKENS,
+    TokenEstimator,
+    estimate_output_tokens,
+    estimate_request_tokens,
+)
 from hubactors.model._types import ChatRequest
 from hubactors.routing._status import DeploymentStatus
 
 
 class RequestInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """What strategies may weigh about a request: its size and whether it streams."""
+    """What strategies may weigh about a request: its size and whether it streams.
+
+    ``estimated_output_tokens`` is the request's ``max_tokens``, or
+    :data:`~hubactors.model._tokens.DEFAULT_OUTPUT_TOKENS` when it set none: the same
+    figure its TPM reservation counts.
+    """
 
     estimated_input_tokens: int = 0
-    max_output_tokens: int | None = None
+    estimated_output_tokens: int = DEFAULT_OUTPUT_TOKENS
     stream: bool = False
 
     @classmethod
     def from_request(
         cls, request: ChatRequest, estimator: TokenEstimator | None = None
     ) -> RequestInfo:
-        """Describe ``request``; its input size comes from ``estimator`` (default: heuristic).
+        """Describe ``request``; its input size comes from ``estimator`` (default: heuristic),
+        its output size from :func:`~hubactors.model._tokens.estimate_output_tokens`.
 
         Errors raised by a custom estimator propagate.
         """
         return cls(
             estimated_input_tokens=estimate_request_tokens(request, estimator),
-            max_output_tokens=request.max_tokens,
+            estimated_output_tokens=estimate_output_tokens(request),
             stream=request.stream,
         )
 

@@ -17,6 +17,7 @@ import trio
 from hubactors.actors import Mailbox, Reply
 from hubactors.config import RouteConfig
 from hubactors.errors import InvalidRequestError
+from hubactors.resilience import BreakerState
 from hubactors.routing._status import DeploymentStatus, StatusBoard
 from hubactors.routing._strategies import RequestInfo, Strategy, make_strategy
 
@@ -78,7 +79,7 @@ def route_named(routes: Mapping[str, RouteConfig], name: str) -> RouteConfig:
 def _why_not(status: DeploymentStatus, now: float) -> str:
     if not status.up:
         return "restarting"
-    if status.breaker == "open":
+    if status.breaker == BreakerState.OPEN:
         return "circuit open"
     if now < status.cooldown_until:
         return f"cooling down for {status.cooldown_until - now:.1f}s after a rate limit"

@@ -9,12 +9,11 @@ when every deployment is busy, so a queued request wakes as soon as capacity fre
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 import msgspec
 import trio
 
-BreakerState = Literal["closed", "open", "half_open"]
+from hubactors.resilience import BreakerState
 
 
 class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,7 +31,7 @@ class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
     weight: float = 1.0
     up: bool = True
     healthy: bool = True
-    breaker: BreakerState = "closed"
+    breaker: BreakerState = BreakerState.CLOSED
     cooldown_until: float = 0.0
     rate_limited_until: float = 0.0
     in_flight: int = 0
@@ -56,9 +55,9 @@ class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
         """
         return (
             self.up
-            and self.breaker != "open"
+            and self.breaker != BreakerState.OPEN
             and now >= self.cooldown_until
-            and (self.healthy or self.breaker == "half_open")
+            and (self.healthy or self.breaker == BreakerState.HALF_OPEN)
         )
 
     def saturated(self, now: float) -> bool:
@@ -104,13 +103,6 @@ class StatusBoard:
         self._version += 1
         event, self._changed = self._changed, trio.Event()
         event.set()
-
-    def remove(self, name: str) -> None:
-        """Forget a deployment (no-op if unknown); waiters are woken like for a publish."""
-        if self._statuses.pop(name, None) is not None:
-            self._version += 1
-            event, self._changed = self._changed, trio.Event()
-            event.set()
 
     def get(self, name: str) -> DeploymentStatus | None:
         """The latest snapshot of ``name``, or ``None`` if it never published."""

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-import trio
 
 from hubactors.actors import (
     ChildExited,
@@ -60,35 +59,6 @@ def test_a_subscriber_may_unsubscribe_while_an_event_is_delivered() -> None:
     bus.publish(STARTED)
     bus.publish(STOPPED)
     assert seen == [STARTED, STOPPED]
-
-
-async def test_channel_subscribers_receive_events_and_overflow_is_dropped_and_counted() -> None:
-    bus = EventBus()
-    channel = bus.subscribe_channel(2)
-    for child in "abcd":
-        bus.publish(ChildStarted(supervisor="s", child=child))
-    assert bus.dropped == 2
-    received = [channel.receive_nowait(), channel.receive_nowait()]
-    assert [e.child for e in received if isinstance(e, ChildStarted)] == ["a", "b"]
-    with pytest.raises(trio.WouldBlock):
-        channel.receive_nowait()
-
-
-async def test_closing_the_channel_unsubscribes_it() -> None:
-    bus = EventBus()
-    channel = bus.subscribe_channel(1)
-    channel.close()
-    bus.publish(STARTED)
-    bus.publish(STARTED)
-    assert bus.dropped == 0
-
-
-async def test_closing_the_bus_ends_channel_subscriptions() -> None:
-    bus = EventBus()
-    channel = bus.subscribe_channel(4)
-    bus.publish(STARTED)
-    bus.close()
-    assert [e async for e in channel] == [STARTED]
 
 
 def test_events_round_trip_through_json_as_a_tagged_union() -> None:

@@ -165,7 +165,6 @@ def test_a_custom_estimator_is_used_when_given() -> None:
 def test_output_estimate_is_max_tokens_or_the_default() -> None:
     assert estimate_output_tokens(chat(user("hi"), max_tokens=77)) == 77
     assert estimate_output_tokens(chat(user("hi"))) == DEFAULT_OUTPUT_TOKENS
-    assert estimate_output_tokens(chat(user("hi")), default=5) == 5
 
 
 def test_non_positive_rates_are_refused() -> None:

@@ -1,8 +1,6 @@
 import pytest
-import trio
-import trio.testing
 
-from hubactors.resilience import AdaptiveConcurrency, ConcurrencyLimiter
+from hubactors.resilience import AdaptiveConcurrency
 
 
 def test_additive_increase_after_a_window_of_successes() -> None:
@@ -70,57 +68,3 @@ def test_slow_answers_during_warmup_are_not_overload() -> None:
 def test_rejects_inconsistent_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AdaptiveConcurrency(2, **kwargs)  # type: ignore[arg-type]
-
-
-async def peak_concurrency(limiter: ConcurrencyLimiter, calls: int) -> int:
-    peak = 0
-
-    async def call() -> None:
-        nonlocal peak
-        async with limiter.slot():
-            peak = max(peak, limiter.in_use)
-            await trio.sleep(1)
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(calls):
-            nursery.start_soon(call)
-    return peak
-
-
-async def test_fixed_limiter_caps_calls_in_flight(autojump_clock: trio.testing.MockClock) -> None:
-    limiter = ConcurrencyLimiter.from_settings(3, adaptive=False)
-    assert await peak_concurrency(limiter, 10) == 3
-    limiter.on_overload(0.0)  # no effect without adaptation
-    assert limiter.limit == 3
-
-
-async def test_adaptive_limiter_follows_the_adaptive_limit(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    limiter = ConcurrencyLimiter.from_settings(8, adaptive=True)
-    assert limiter.limit == 8
-    limiter.on_overload(0.0)
-    assert limiter.limit == 4
-    assert await peak_concurrency(limiter, 10) == 4
-    for _ in range(4):
-        limiter.on_success(0.1, 5.0)
-    assert limiter.limit == 5
-
-
-async def test_one_task_may_hold_several_slots(autojump_clock: trio.testing.MockClock) -> None:
-    limiter = ConcurrencyLimiter(2)
-    async with limiter.slot(), limiter.slot():
-        assert limiter.in_use == 2
-    assert limiter.in_use == 0
-
-
-async def test_cancelled_while_waiting_holds_no_slot(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    limiter = ConcurrencyLimiter(1)
-    async with limiter.slot():
-        with trio.move_on_after(1):
-            async with limiter.slot():
-                pytest.fail("got a second slot")
-        assert limiter.waiting == 0
-    assert limiter.in_use == 0

@@ -9,7 +9,7 @@ import pytest
 import trio
 import trio.testing
 
-from hubactors.routing import DeploymentStatus, Ewma, StatusBoard
+from hubactors.routing import DeploymentStatus, StatusBoard
 
 
 def status(name: str = "a", **fields: Any) -> DeploymentStatus:
@@ -117,35 +117,3 @@ async def test_wait_for_change_returns_at_once_if_the_version_moved_since() -> N
     board.publish(status("a", in_flight=1))
     with trio.fail_after(1):
         await board.wait_for_change(since=seen)
-
-
-async def test_remove_forgets_a_deployment_and_wakes_waiters() -> None:
-    board = StatusBoard([status("a")])
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(board.wait_for_change)
-        await trio.testing.wait_all_tasks_blocked()
-        board.remove("a")
-    assert board.get("a") is None
-    assert board.all() == []
-
-
-def test_ewma_takes_the_first_value_then_moves_by_alpha() -> None:
-    avg = Ewma(alpha=0.5)
-    assert avg.value is None
-    assert avg.update(1.0) == 1.0
-    assert avg.update(3.0) == 2.0
-    assert avg.update(2.0) == 2.0
-    assert avg.count == 3
-    avg.reset()
-    assert avg.value is None
-
-
-def test_ewma_starts_from_an_initial_value_when_given() -> None:
-    avg = Ewma(alpha=0.1, initial=1.0)
-    assert avg.update(0.0) == pytest.approx(0.9)
-
-
-@pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5])
-def test_ewma_rejects_an_alpha_outside_zero_to_one(alpha: float) -> None:
-    with pytest.raises(ValueError, match="alpha"):
-        Ewma(alpha=alpha)

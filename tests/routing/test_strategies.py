@@ -10,13 +10,17 @@ import msgspec
 import pytest
 
 from hubactors.errors import ConfigError
-from hubactors.model._tokens import estimate_request_tokens
+from hubactors.model._tokens import (
+    DEFAULT_OUTPUT_TOKENS,
+    estimate_output_tokens,
+    estimate_request_tokens,
+)
 from hubactors.model._types import ChatRequest, Message, Tool
+from hubactors.resilience import Ewma
 from hubactors.routing import (
     STRATEGY_NAMES,
     CostStrategy,
     DeploymentStatus,
-    Ewma,
     FailoverStrategy,
     HealthStrategy,
     LatencyStrategy,
@@ -137,7 +141,7 @@ def test_cost_picks_the_cheapest_for_the_request_size() -> None:
         dep("small", input_price=0.15, output_price=0.60),
         dep("mid", input_price=1.0, output_price=4.0),
     ]
-    info = RequestInfo(estimated_input_tokens=1000, max_output_tokens=100)
+    info = RequestInfo(estimated_input_tokens=1000, estimated_output_tokens=100)
     chosen = CostStrategy().choose(candidates, info, 0.0)
     assert chosen is not None and chosen.name == "small"
 
@@ -146,8 +150,8 @@ def test_cost_weighs_the_expected_output_against_the_input() -> None:
     cheap_in = dep("cheap-in", input_price=1.0, output_price=10.0)
     cheap_out = dep("cheap-out", input_price=2.0, output_price=4.0)
     strategy = CostStrategy()
-    long_prompt = RequestInfo(estimated_input_tokens=10_000, max_output_tokens=10)
-    long_answer = RequestInfo(estimated_input_tokens=100, max_output_tokens=4_000)
+    long_prompt = RequestInfo(estimated_input_tokens=10_000, estimated_output_tokens=10)
+    long_answer = RequestInfo(estimated_input_tokens=100, estimated_output_tokens=4_000)
     assert strategy.choose([cheap_in, cheap_out], long_prompt, 0.0) == cheap_in
     assert strategy.choose([cheap_in, cheap_out], long_answer, 0.0) == cheap_out
 
@@ -155,14 +159,13 @@ def test_cost_weighs_the_expected_output_against_the_input() -> None:
 def test_cost_assumes_default_output_tokens_when_the_request_sets_no_maximum() -> None:
     cheap_in = dep("cheap-in", input_price=1.0, output_price=10.0)
     cheap_out = dep("cheap-out", input_price=2.0, output_price=4.0)
-    info = RequestInfo(estimated_input_tokens=1_000)
-    # 1000 in + 100 out: 1000+1000 vs 2000+400; 1000 in + 1000 out: 11000 vs 6000.
-    assert CostStrategy(default_output_tokens=100).choose([cheap_in, cheap_out], info, 0) == (
-        cheap_in
-    )
-    assert CostStrategy(default_output_tokens=1000).choose([cheap_in, cheap_out], info, 0) == (
-        cheap_out
-    )
+    prompt = [Message(role="user", content="x" * 3_500)]
+    capped = RequestInfo.from_request(ChatRequest(model="m", messages=prompt, max_tokens=100))
+    uncapped = RequestInfo.from_request(ChatRequest(model="m", messages=prompt))
+    assert uncapped.estimated_output_tokens == DEFAULT_OUTPUT_TOKENS == 1024
+    # ~1000 in + 100 out: 1000+1000 vs 2000+400; ~1000 in + 1024 out: 11240 vs 6096.
+    assert CostStrategy().choose([cheap_in, cheap_out], capped, 0) == cheap_in
+    assert CostStrategy().choose([cheap_in, cheap_out], uncapped, 0) == cheap_out
 
 
 def test_cost_breaks_ties_by_priority_then_route_order() -> None:
@@ -306,7 +309,7 @@ def test_request_info_from_request_estimates_the_prompt_size() -> None:
         stream=True,
     )
     info = RequestInfo.from_request(request)
-    assert info.max_output_tokens == 50
+    assert info.estimated_output_tokens == 50
     assert info.stream is True
     assert info.estimated_input_tokens == estimate_request_tokens(request)
     assert info.estimated_input_tokens > 100 / 4  # at least the text at 4 characters a token
@@ -319,3 +322,10 @@ def test_request_info_uses_a_custom_estimator() -> None:
 
     info = RequestInfo.from_request(ChatRequest(model="m", messages=[]), Fixed())
     assert info == RequestInfo(estimated_input_tokens=1234)
+
+
+def test_request_info_sizes_the_output_like_the_tpm_reservation() -> None:
+    for max_tokens in (None, 1, 50, 100_000):
+        request = ChatRequest(model="m", messages=[], max_tokens=max_tokens)
+        info = RequestInfo.from_request(request)
+        assert info.estimated_output_tokens == estimate_output_tokens(request)

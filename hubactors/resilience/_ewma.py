@@ -26,10 +26,5 @@ class Ewma:
         self.value = value if current is None else current + self.alpha * (value - current)
         return self.value
 
-    def reset(self, initial: float | None = None) -> None:
-        """Forget every observation."""
-        self.value = initial
-        self.count = 0
-
     def __repr__(self) -> str:
         return f"Ewma(alpha={self.alpha!r}, value={self.value!r}, count={self.count!r})"
