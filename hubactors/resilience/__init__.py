@@ -15,14 +15,13 @@ from hubactors.resilience._breaker import (
 )
 from hubactors.resilience._ewma import Ewma
 from hubactors.resilience._headers import RateLimitHeaders, parse_rate_limit_headers
-from hubactors.resilience._health import HealthTracker, probe_once, run_health_loop
+from hubactors.resilience._health import HealthTracker, run_health_loop
 from hubactors.resilience._queue import RequestQueue
 from hubactors.resilience._rate_limiter import (
     Limiter,
     RateLimiter,
     RateLimiterStats,
     Reservation,
-    per_minute_limiter,
 )
 from hubactors.resilience._retry import RetryPolicy
 from hubactors.resilience._sliding_window import SlidingWindowLimiter
@@ -46,7 +45,5 @@ __all__ = [
     "TokenBucket",
     "counts_as_failure",
     "parse_rate_limit_headers",
-    "per_minute_limiter",
-    "probe_once",
     "run_health_loop",
 ]

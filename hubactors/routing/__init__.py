@@ -1,4 +1,5 @@
-"""Routing: the deployment status board and the strategies that pick a deployment."""
+"""Routing: the deployment status board, the strategies that pick a deployment, and the
+router actor that applies them."""
 
 # The moving averages a DeploymentStatus publishes are measured with it.
 from hubactors.resilience import Ewma
@@ -10,11 +11,22 @@ from hubactors.routing._ordered import (
     WeightedStrategy,
 )
 from hubactors.routing._protocol import RequestInfo, Strategy
+from hubactors.routing._router import (
+    Busy,
+    Choice,
+    RouterActor,
+    Select,
+    Selection,
+    Unavailable,
+    route_named,
+)
 from hubactors.routing._status import DeploymentStatus, StatusBoard
 from hubactors.routing._strategies import STRATEGY_NAMES, make_strategy
 
 __all__ = [
     "STRATEGY_NAMES",
+    "Busy",
+    "Choice",
     "CostStrategy",
     "DeploymentStatus",
     "Ewma",
@@ -24,8 +36,13 @@ __all__ = [
     "PriorityStrategy",
     "RequestInfo",
     "RoundRobinStrategy",
+    "RouterActor",
+    "Select",
+    "Selection",
     "StatusBoard",
     "Strategy",
+    "Unavailable",
     "WeightedStrategy",
     "make_strategy",
+    "route_named",
 ]

@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 
+from hubactors.resilience import BreakerState, CircuitBreaker
 from hubactors.routing import DeploymentStatus, StatusBoard
 
 
@@ -38,6 +39,18 @@ def test_available_follows_actor_breaker_cooldown_and_health(
     fields: dict[str, Any], expected: bool
 ) -> None:
     assert status(**fields).available(5.0) is expected
+
+
+def test_the_published_breaker_state_is_the_circuit_breakers_own() -> None:
+    breaker = CircuitBreaker()
+    closed = status(breaker=breaker.state(0.0))
+    assert closed.breaker is BreakerState.CLOSED and closed.available(0.0)
+    breaker.trip(0.0)
+    opened = status(breaker=breaker.state(0.0))
+    assert opened.breaker is BreakerState.OPEN and not opened.available(0.0)
+    half_open = status(healthy=False, breaker=breaker.state(breaker.config.open_for))
+    assert half_open.breaker is BreakerState.HALF_OPEN and half_open.available(0.0)
+    assert b'"breaker":"half_open"' in msgspec.json.encode(half_open)
 
 
 def test_saturated_when_all_slots_are_taken() -> None:
