@@ -8,14 +8,19 @@ fluent :class:`HubConfigBuilder`. API keys are named by environment variable
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import tomllib
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from hubactors._logging import logger
 from hubactors.errors import ConfigError
 
 ProviderName = Literal["simulated", "openai", "anthropic", "gemini", "azure", "openai-compatible"]
@@ -56,12 +61,17 @@ class SimulationConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 
 class TimeoutConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Per-attempt timeouts in seconds (``None`` disables one)."""
+    """Per-attempt timeouts in seconds (``None`` disables one).
+
+    ``attempt`` bounds one attempt from start to end (``AttemptTimeoutError``, retryable);
+    the request's own deadline is the route's or request's ``timeout``. The old name of
+    ``attempt``, ``total``, is still read from TOML and dicts, with a warning.
+    """
 
     connect: float | None = 10.0
     first_token: float | None = 60.0
     idle: float | None = 30.0
-    total: float | None = 600.0
+    attempt: float | None = 600.0
 
 
 class BreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -180,8 +190,43 @@ def _key_from_validation(message: str) -> tuple[str, str | None]:
     return reason, key or None
 
 
-def config_from_dict(data: dict[str, Any], *, file: str | None = None) -> HubConfig:
-    """Validate a plain dict (as read from TOML or JSON) into a :class:`HubConfig`."""
+def _upgrade_deprecated(
+    data: dict[str, Any], file: str | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data`` with deprecated keys renamed (a copy), and each new key's name in the file.
+
+    ``timeouts.total`` is now ``timeouts.attempt`` (it always bounded one attempt, never the
+    request); the old name is still read, for one release, with a warning.
+    """
+    deployments = data.get("deployments")
+    if not isinstance(deployments, list):
+        return data, {}
+    upgraded: list[Any] = []
+    written_as: dict[str, str] = {}
+    for i, dep in enumerate(deployments):
+        timeouts = dep.get("timeouts") if isinstance(dep, dict) else None
+        if isinstance(timeouts, dict) and "total" in timeouts:
+            key = f"deployments[{i}].timeouts"
+            _check(
+                "attempt" not in timeouts,
+                "give `attempt` or the deprecated `total`, not both",
+                f"{key}.total",
+                file,
+            )
+            logger.warning(
+                "{}: {}.total is deprecated and will be removed; call it {}.attempt",
+                file or "config",
+                key,
+                key,
+            )
+            renamed = {("attempt" if name == "total" else name): v for name, v in timeouts.items()}
+            dep = {**dep, "timeouts": renamed}
+            written_as[f"{key}.attempt"] = f"{key}.total"
+        upgraded.append(dep)
+    return {**data, "deployments": upgraded}, written_as
+
+
+def _convert(data: Any, file: str | None) -> HubConfig:
     try:
         config = msgspec.convert(data, HubConfig)
     except msgspec.ValidationError as exc:
@@ -189,6 +234,18 @@ def config_from_dict(data: dict[str, Any], *, file: str | None = None) -> HubCon
         raise ConfigError(reason, file=file, key=key) from None
     validate_config(config, file=file)
     return config
+
+
+def config_from_dict(data: dict[str, Any], *, file: str | None = None) -> HubConfig:
+    """Validate a plain dict (as read from TOML or JSON) into a :class:`HubConfig`."""
+    data, written_as = _upgrade_deprecated(data, file) if isinstance(data, dict) else (data, {})
+    try:
+        return _convert(data, file)
+    except ConfigError as exc:
+        if exc.key not in written_as:
+            raise
+        # Name the key as the file spells it, deprecated alias or not.
+        raise ConfigError(exc.reason, file=file, key=written_as[exc.key]) from None
 
 
 def load_config(path: str | os.PathLike[str]) -> HubConfig:
@@ -217,17 +274,199 @@ def coerce_config(config: HubConfig | dict[str, Any] | str | os.PathLike[str]) -
     raise ConfigError(f"expected HubConfig, dict or path, got {type(config).__name__}")
 
 
+# --- validation ------------------------------------------------------------------------------
+# Whatever the first request would trip over (a URL httpx cannot send, a header h11 refuses,
+# a NaN deadline, a body JSON cannot carry) is refused here, at load time, naming its key.
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")  # RFC 3986 unreserved characters
+_IPV4_LIKE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "connection",
+        "content-length",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""Framing and connection headers: the transport sets them (HTTP/2 forbids most)."""
+_MODEL_IN_PATH = frozenset({"azure", "gemini"})
+"""Providers whose codec puts the model (Azure: the deployment) in the URL path."""
+
+
 def _check(condition: bool, reason: str, key: str, file: str | None) -> None:
     if not condition:
         raise ConfigError(reason, file=file, key=key)
 
 
+def _join(key: str, name: object) -> str:
+    """The key of entry ``name`` under ``key``; odd names quoted (surrogates escaped)."""
+    if isinstance(name, str) and _KEY_NAME.fullmatch(name):
+        return f"{key}.{name}" if key else name
+    return f"{key}[{name!r}]"
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` can be encoded at all (no lone surrogates such as ``"\\ud800"``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_finite(value: float | None, key: str, file: str | None) -> None:
+    finite = not isinstance(value, float) or math.isfinite(value)
+    _check(finite, "must be a finite number (NaN and infinity mean nothing here)", key, file)
+
+
 def _check_positive(value: float | None, key: str, file: str | None) -> None:
+    _check_finite(value, key, file)
     _check(value is None or value > 0, "must be positive", key, file)
+
+
+def _check_not_negative(value: float | None, key: str, file: str | None) -> None:
+    _check_finite(value, key, file)
+    _check(value is None or value >= 0, "must not be negative", key, file)
 
 
 def _check_fraction(value: float, key: str, file: str | None) -> None:
     _check(0.0 < value <= 1.0, "must be within (0, 1]", key, file)
+
+
+def _check_share(value: float, key: str, file: str | None) -> None:
+    _check(0.0 <= value <= 1.0, "must be within 0..1", key, file)
+
+
+def _strings(value: object, key: str) -> Iterator[tuple[str, str]]:
+    """Every string in a config value (fields, list items, dict keys and values), keyed."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield from _strings(getattr(value, name), _join(key, name))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{key}[{i}]")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(name, _join(key, name))
+            yield from _strings(item, _join(key, name))
+
+
+def _check_text(value: object, key: str, file: str | None) -> None:
+    for where, text in _strings(value, key):
+        _check(_is_unicode(text), "contains a lone surrogate (not valid Unicode)", where, file)
+
+
+def _json_problem(value: object, key: str) -> tuple[str, str] | None:
+    """The first key in ``value`` that JSON cannot carry, and why; ``None`` if none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key, "NaN and infinity have no JSON form"
+    if isinstance(value, str):
+        return None if _is_unicode(value) else (key, "contains a lone surrogate")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            where = _join(key, name)
+            if not isinstance(name, str) or not _is_unicode(name):
+                return where, "JSON object keys must be valid strings"
+            if problem := _json_problem(item, where):
+                return problem
+        return None
+    if isinstance(value, list | tuple):
+        found = (_json_problem(item, f"{key}[{i}]") for i, item in enumerate(value))
+        return next((problem for problem in found if problem), None)
+    try:
+        msgspec.json.encode(value)
+    except (TypeError, ValueError, OverflowError):
+        return key, f"a {type(value).__name__} cannot be encoded as JSON"
+    return None
+
+
+def _check_json(value: dict[str, Any], key: str, file: str | None) -> None:
+    try:
+        problem = _json_problem(value, key)
+    except RecursionError:
+        problem = key, "nested too deeply (or contains itself) to be encoded as JSON"
+    if problem is not None:
+        raise ConfigError(problem[1], file=file, key=problem[0])
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base URL (absolute http(s), with a host, no query); or None."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https"):
+        return "must be an absolute http:// or https:// URL (e.g. https://api.example.com/v1)"
+    if not host:
+        return "must name a host (e.g. https://api.example.com/v1)"
+    if port == 0:
+        return "port must be within 1..65535"
+    if "?" in url or "#" in url:
+        return "must not have a query or a fragment: request paths are appended to it"
+    try:
+        if "[" in parts.netloc:
+            ipaddress.IPv6Address(host)
+        elif _IPV4_LIKE.fullmatch(host):
+            ipaddress.IPv4Address(host)
+        elif not host.isascii():
+            host.encode("idna")
+    except ValueError:
+        return f"invalid host {host!r}"
+    return None
+
+
+def _check_endpoint(dep: DeploymentConfig, key: str, file: str | None) -> None:
+    """What goes into the request line and headers: URL, api_version, model, headers."""
+    if dep.base_url is None:
+        needed = dep.provider in ("azure", "openai-compatible")
+        _check(not needed, "required for this provider", f"{key}.base_url", file)
+    elif problem := _url_problem(dep.base_url):
+        raise ConfigError(problem, file=file, key=f"{key}.base_url")
+    if dep.api_version is not None:
+        _check(
+            _URL_SAFE.fullmatch(dep.api_version) is not None,
+            "goes in URLs and headers: letters, digits and - . _ ~ only",
+            f"{key}.api_version",
+            file,
+        )
+    if dep.provider in _MODEL_IN_PATH:
+        name = dep.model.removeprefix("models/") if dep.provider == "gemini" else dep.model
+        unsafe = any(c in "/?#" or c.isspace() or not c.isprintable() for c in name)
+        _check(
+            name not in ("", ".", "..") and not unsafe,
+            "goes in the URL path: no spaces, '/', '?', '#' or control characters",
+            f"{key}.model",
+            file,
+        )
+    for name, value in dep.headers.items():
+        where = _join(f"{key}.headers", name)
+        _check(
+            _HEADER_NAME.fullmatch(name) is not None,
+            "not a header name (letters, digits and !#$%&'*+-.^_`|~)",
+            where,
+            file,
+        )
+        _check(name.lower() not in _TRANSPORT_HEADERS, "set by the HTTP transport", where, file)
+        _check(
+            _HEADER_VALUE.fullmatch(value) is not None,
+            "a header value is visible ASCII: no line breaks, control characters, "
+            "non-ASCII letters or surrounding spaces",
+            where,
+            file,
+        )
 
 
 def _validate_resilience(dep: DeploymentConfig, key: str, file: str | None) -> None:
@@ -238,60 +477,83 @@ def _validate_resilience(dep: DeploymentConfig, key: str, file: str | None) -> N
     for field in ("window", "open_for", "slow_call_seconds", "min_calls", "half_open_probes"):
         _check_positive(getattr(breaker, field), f"{key}.breaker.{field}", file)
     health = dep.health
-    _check(health.interval >= 0, "must not be negative", f"{key}.health.interval", file)
+    _check_not_negative(health.interval, f"{key}.health.interval", file)
     _check_positive(health.timeout, f"{key}.health.timeout", file)
     _check_positive(health.max_backoff, f"{key}.health.max_backoff", file)
-    for field in ("connect", "first_token", "idle", "total"):
+    for field in ("connect", "first_token", "idle", "attempt"):
         _check_positive(getattr(dep.timeouts, field), f"{key}.timeouts.{field}", file)
 
 
+def _validate_simulation(sim: SimulationConfig, key: str, file: str | None) -> None:
+    for field in ("latency", "jitter", "ttft", "inter_token_delay", "retry_after"):
+        _check_not_negative(getattr(sim, field), f"{key}.{field}", file)
+    for field in ("error_rate", "rate_limit_rate", "crash_rate"):
+        _check_share(getattr(sim, field), f"{key}.{field}", file)
+    _check_not_negative(sim.output_tokens, f"{key}.output_tokens", file)
+    for i, outage in enumerate(sim.outages):
+        _check_not_negative(outage.start, f"{key}.outages[{i}].start", file)
+        _check_positive(outage.duration, f"{key}.outages[{i}].duration", file)
+
+
 def _validate_deployment(dep: DeploymentConfig, key: str, file: str | None) -> None:
+    _check_json(dep.extra_body, f"{key}.extra_body", file)
+    _check_text(dep, key, file)
     _check(bool(dep.name), "name must not be empty", f"{key}.name", file)
     _check(bool(dep.model), "model must not be empty", f"{key}.model", file)
-    for field in ("rpm", "tpm"):
-        _check_positive(getattr(dep, field), f"{key}.{field}", file)
-    _check(dep.max_concurrency > 0, "must be positive", f"{key}.max_concurrency", file)
-    _check(dep.weight > 0, "must be positive", f"{key}.weight", file)
-    for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):
-        value = getattr(dep, field)
-        _check(value is None or value >= 0, "must not be negative", f"{key}.{field}", file)
     if dep.api_key_env is not None:
         _check(
-            re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dep.api_key_env) is not None,
+            _ENV_NAME.fullmatch(dep.api_key_env) is not None,
             "must be the name of an environment variable, not a key",
             f"{key}.api_key_env",
             file,
         )
-    if dep.provider in ("azure", "openai-compatible"):
-        _check(dep.base_url is not None, "required for this provider", f"{key}.base_url", file)
-    sim = dep.simulation
-    for field in ("error_rate", "rate_limit_rate", "crash_rate"):
-        value = getattr(sim, field)
-        _check(0.0 <= value <= 1.0, "must be within 0..1", f"{key}.simulation.{field}", file)
+    _check_endpoint(dep, key, file)
+    for field in ("rpm", "tpm", "max_concurrency", "weight", "context_window"):
+        _check_positive(getattr(dep, field), f"{key}.{field}", file)
+    for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):
+        _check_not_negative(getattr(dep, field), f"{key}.{field}", file)
+    _validate_simulation(dep.simulation, f"{key}.simulation", file)
     _validate_resilience(dep, key, file)
 
 
 def _validate_route(route: RouteConfig, key: str, known: set[str], file: str | None) -> None:
+    _check_text(route, key, file)
     _check(bool(route.name), "name must not be empty", f"{key}.name", file)
     _check(bool(route.deployments), "at least one deployment", f"{key}.deployments", file)
     for name in route.deployments:
         _check(name in known, f"unknown deployment {name!r}", f"{key}.deployments", file)
-    _check(route.timeout > 0, "must be positive", f"{key}.timeout", file)
+    _check_positive(route.timeout, f"{key}.timeout", file)
     _check_positive(route.max_attempts, f"{key}.max_attempts", file)
+    _check_finite(route.hedge_after, f"{key}.hedge_after", file)
     _check(
         route.hedge_after is None or route.hedge_after >= 0,
         "must not be negative (0 hedges after twice the measured latency)",
         f"{key}.hedge_after",
         file,
     )
-    _check(route.queue_size >= 0, "must not be negative", f"{key}.queue_size", file)
+    _check_not_negative(route.queue_size, f"{key}.queue_size", file)
+
+
+def _validate_supervision(sup: SupervisionConfig, file: str | None) -> None:
+    _check_not_negative(sup.intensity, "supervision.intensity", file)
+    _check_positive(sup.period, "supervision.period", file)
+    _check_not_negative(sup.backoff_initial, "supervision.backoff_initial", file)
+    _check_not_negative(sup.backoff_max, "supervision.backoff_max", file)
+    _check(
+        sup.backoff_max >= sup.backoff_initial,
+        "must not be less than backoff_initial",
+        "supervision.backoff_max",
+        file,
+    )
 
 
 def validate_config(config: HubConfig, *, file: str | None = None) -> None:
-    """Cross-field checks msgspec cannot express: unique names, known references, ranges."""
+    """Everything msgspec's types cannot say: unique names, known references, ranges, and
+    values that HTTP, URLs or JSON cannot carry. Raises :class:`ConfigError` naming the key."""
     _check(bool(config.deployments), "at least one deployment is required", "deployments", file)
     seen: set[str] = set()
     for i, dep in enumerate(config.deployments):
+        _validate_deployment(dep, f"deployments[{i}]", file)
         _check(
             dep.name not in seen,
             f"duplicate deployment name {dep.name!r}",
@@ -299,23 +561,17 @@ def validate_config(config: HubConfig, *, file: str | None = None) -> None:
             file,
         )
         seen.add(dep.name)
-        _validate_deployment(dep, f"deployments[{i}]", file)
     route_names: set[str] = set()
     for i, route in enumerate(config.routes):
         key = f"routes[{i}]"
+        _validate_route(route, key, seen, file)
         _check(
             route.name not in route_names, f"duplicate route {route.name!r}", f"{key}.name", file
         )
         route_names.add(route.name)
-        _validate_route(route, key, seen, file)
-    sup = config.supervision
-    _check(sup.intensity >= 0, "must not be negative", "supervision.intensity", file)
-    _check(sup.period > 0, "must be positive", "supervision.period", file)
-    for field in ("backoff_initial", "backoff_max"):
-        value = getattr(sup, field)
-        _check(value >= 0, "must not be negative", f"supervision.{field}", file)
-    _check(config.shutdown_grace >= 0, "must not be negative", "shutdown_grace", file)
-    _check(config.mailbox_size >= 0, "must not be negative", "mailbox_size", file)
+    _validate_supervision(config.supervision, file)
+    _check_not_negative(config.shutdown_grace, "shutdown_grace", file)
+    _check_not_negative(config.mailbox_size, "mailbox_size", file)
 
 
 class HubConfigBuilder:

@@ -184,7 +184,7 @@ class StreamIdleTimeoutError(ProviderTimeoutError):
 
 
 class AttemptTimeoutError(ProviderTimeoutError):
-    """One attempt took longer than the deployment's ``timeouts.total``; another attempt
+    """One attempt took longer than the deployment's ``timeouts.attempt``; another attempt
     (elsewhere) may still answer within the request's deadline."""
 
 

@@ -9,9 +9,9 @@ clock (and on ``MockClock`` in tests):
 - ``connect``: opening the TCP/TLS connection (:class:`ConnectTimeoutError`);
 - ``first_token``: response headers plus the first SSE event of a stream
   (:class:`FirstTokenTimeoutError`); a non-streaming provider sends its headers only once
-  the whole answer is ready, so ``complete`` is bounded by ``total`` instead;
+  the whole answer is ready, so ``complete`` is bounded by ``attempt`` instead;
 - ``idle``: the longest gap between two body chunks (:class:`StreamIdleTimeoutError`);
-- ``total``: the whole attempt (:class:`AttemptTimeoutError`).
+- ``attempt``: the whole attempt (:class:`AttemptTimeoutError`).
 
 No error message, ``repr`` or log line contains the API key: transport messages are passed
 through :func:`~hubactors.errors.redact` and raised without their httpx cause attached.
@@ -234,7 +234,7 @@ class HttpProvider:
             request = msgspec.structs.replace(request, stream=False)
         spec = self._codec.build_request(request, self._endpoint)
         start = trio.current_time()
-        total = self._deadline(start, self._timeouts.total)
+        total = self._deadline(start, self._timeouts.attempt)
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, total, AttemptTimeoutError, total)
             await self._raise_for_status(response, total)
@@ -254,7 +254,7 @@ class HttpProvider:
             request = msgspec.structs.replace(request, stream=True)
         spec = self._codec.build_request(request, self._endpoint)
         start = trio.current_time()
-        total = self._deadline(start, self._timeouts.total)
+        total = self._deadline(start, self._timeouts.attempt)
         first = min(total, self._deadline(start, self._timeouts.first_token))
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, first, FirstTokenTimeoutError, total)
@@ -269,7 +269,7 @@ class HttpProvider:
         if spec is None:
             return
         start = trio.current_time()
-        total = self._deadline(start, self._timeouts.total)
+        total = self._deadline(start, self._timeouts.attempt)
         first = min(total, self._deadline(start, self._timeouts.first_token))
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, first, FirstTokenTimeoutError, total)
@@ -307,7 +307,7 @@ class HttpProvider:
             cls = AttemptTimeoutError
         seconds: dict[type[ProviderError], tuple[str, float | None]] = {
             ConnectTimeoutError: ("connect", self._timeouts.connect),
-            AttemptTimeoutError: ("total", self._timeouts.total),
+            AttemptTimeoutError: ("attempt", self._timeouts.attempt),
             FirstTokenTimeoutError: ("first_token", self._timeouts.first_token),
             StreamIdleTimeoutError: ("idle", self._timeouts.idle),
         }

@@ -262,11 +262,11 @@ async def test_a_hang_before_the_headers_is_a_first_token_timeout_and_the_stream
     assert 2.0 <= elapsed < 2.1
 
 
-async def test_a_completion_that_hangs_hits_the_total_timeout_and_fails_over(
+async def test_a_completion_that_hangs_hits_the_attempt_timeout_and_fails_over(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with servers(Planned(hang=math.inf), OK) as [hung, good]:
-        config = http_config([("a", hung.url), ("b", good.url)], timeouts={"total": 3.0})
+        config = http_config([("a", hung.url), ("b", good.url)], timeouts={"attempt": 3.0})
         async with hubactors.open_hub(config) as hub:
             started = trio.current_time()
             response = await hub.complete(ask())
@@ -480,7 +480,7 @@ async def test_under_every_fault_each_request_ends_in_one_response_or_one_typed_
                 provider="openai-compatible",
                 model="gpt-4.1-nano",
                 base_url=server.url + "/v1",
-                timeouts={"first_token": 3.0, "idle": 2.0, "total": 8.0},
+                timeouts={"first_token": 3.0, "idle": 2.0, "attempt": 8.0},
                 breaker={"open_for": 0.5},
             )
         builder.route("chat", ["c1", "c2"], strategy="round-robin")

@@ -43,7 +43,7 @@ from tests.providers._replay import FIXTURES, Planned, ReplayServer, replay_serv
 KEY = "sk-test-" + "s" * 40
 TEXT_SSE = "openai/openai-gpt41nano-text.sse"
 TEXT_JSON = "openai/openai-gpt41nano-text-nonstream.json"
-TIMEOUTS = TimeoutConfig(connect=3.0, first_token=5.0, idle=2.0, total=60.0)
+TIMEOUTS = TimeoutConfig(connect=3.0, first_token=5.0, idle=2.0, attempt=60.0)
 PRICING = Pricing(input_per_mtok=1.0, output_per_mtok=4.0, cached_input_per_mtok=0.5)
 REQUEST = ChatRequest(model="route", messages=[Message(role="user", content="hi")])
 
@@ -282,10 +282,10 @@ async def test_stall_mid_stream_is_an_idle_timeout(
             await server.wait_for("disconnects", 1)
 
 
-async def test_slow_but_steady_stream_hits_the_total_timeout(
+async def test_slow_but_steady_stream_hits_the_attempt_timeout(
     client_pool: ClientPool, autojump_clock: trio.testing.MockClock
 ) -> None:
-    timeouts = TimeoutConfig(connect=3.0, first_token=15.0, idle=2.0, total=20.0)
+    timeouts = TimeoutConfig(connect=3.0, first_token=15.0, idle=2.0, attempt=20.0)
     async with replay_server(Planned(fixture=TEXT_SSE, split=400, chunk_delay=1.5)) as server:
         start = trio.current_time()
         with pytest.raises(AttemptTimeoutError) as info:
@@ -294,14 +294,14 @@ async def test_slow_but_steady_stream_hits_the_total_timeout(
     assert info.value.retryable is True
 
 
-async def test_complete_is_bounded_by_the_total_timeout(
+async def test_complete_is_bounded_by_the_attempt_timeout(
     client_pool: ClientPool, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with replay_server(Planned(fixture=TEXT_JSON, hang=math.inf)) as server:
         start = trio.current_time()
         with pytest.raises(AttemptTimeoutError):
             await provider(server.url, client_pool).complete(REQUEST)
-        assert trio.current_time() - start == pytest.approx(TIMEOUTS.total)
+        assert trio.current_time() - start == pytest.approx(TIMEOUTS.attempt)
         with trio.fail_after(1):
             await server.wait_for("disconnects", 1)
 
@@ -386,7 +386,7 @@ async def test_pool_survives_cancelled_queued_requests(
     pool = ClientPool(max_connections=2)
     try:
         async with replay_server(Planned(fixture=TEXT_JSON, hang=math.inf)) as server:
-            p = provider(server.url, pool, timeouts=TimeoutConfig(total=None))
+            p = provider(server.url, pool, timeouts=TimeoutConfig(attempt=None))
             async with trio.open_nursery() as nursery:
                 for _ in range(50):
                     nursery.start_soon(p.complete, REQUEST)
@@ -406,7 +406,7 @@ async def test_pool_reclaims_a_connection_orphaned_by_a_cancelled_request(
     pool = ClientPool(max_connections=1)
     try:
         async with replay_server(Planned(fixture=TEXT_JSON)) as server:
-            p = provider(server.url, pool, timeouts=TimeoutConfig(total=None))
+            p = provider(server.url, pool, timeouts=TimeoutConfig(attempt=None))
             core = pool.get(server.url)._transport._pool  # type: ignore[attr-defined]
             origin = httpcore.Origin(b"http", b"127.0.0.1", server.port)
             core._connections.append(core.create_connection(origin))
@@ -485,7 +485,7 @@ async def test_create_http_provider_reads_the_key_from_the_named_variable(
     monkeypatch: pytest.MonkeyPatch, client_pool: ClientPool
 ) -> None:
     monkeypatch.setenv("MY_TEST_KEY", KEY)
-    timeouts = TimeoutConfig(total=9.0)
+    timeouts = TimeoutConfig(attempt=9.0)
     p = create_http_provider(
         deployment(api_key_env="MY_TEST_KEY", timeouts=timeouts), client_pool, pricing=PRICING
     )
