@@ -7,6 +7,7 @@ With ``--json`` the commands print exactly one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -87,15 +88,48 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 # --- chat ----------------------------------------------------------------------------------
 
+DEFAULT_CHAT_TIMEOUT = 60.0
+"""Seconds ``chat`` waits for an answer, retries included, unless ``--timeout`` says."""
+
+
+def _seconds(text: str) -> float:
+    """An ``argparse`` type: a positive, finite number of seconds (else exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds: {text}")
+    return value
+
+
+def _with_connect_timeout(config: HubConfig, seconds: float) -> HubConfig:
+    """``config`` with every deployment's ``timeouts.connect`` set to ``seconds``."""
+    deployments = [
+        msgspec.structs.replace(
+            dep, timeouts=msgspec.structs.replace(dep.timeouts, connect=seconds)
+        )
+        for dep in config.deployments
+    ]
+    return msgspec.structs.replace(config, deployments=deployments)
+
 
 def _chat_config(args: argparse.Namespace) -> tuple[HubConfig, str]:
     if args.config:
         if args.provider:
             raise ConfigError("give either --config or --provider, not both")
-        return load_config(args.config), args.model
+        config = load_config(args.config)
+        if args.connect_timeout is not None:
+            config = _with_connect_timeout(config, args.connect_timeout)
+        return config, args.model
     if not args.provider:
         raise ConfigError("give --config FILE or --provider NAME")
-    options: dict[str, Any] = {"max_concurrency": 1}
+    # The request's deadline is --timeout: no per-attempt limit of this one deployment may
+    # end it sooner (the defaults, 60 s to the first token and 600 s an attempt, could).
+    timeouts: dict[str, float] = {"first_token": args.timeout, "attempt": args.timeout}
+    if args.connect_timeout is not None:
+        timeouts["connect"] = args.connect_timeout
+    options: dict[str, Any] = {"max_concurrency": 1, "timeouts": timeouts}
     if args.base_url:
         options["base_url"] = args.base_url
     if args.api_key_env:
@@ -136,7 +170,11 @@ def _cmd_chat(args: argparse.Namespace) -> int:
             messages.append(Message(role="system", content=args.system))
         messages.append(Message(role="user", content=args.prompt))
         request = ChatRequest(
-            model=model, messages=messages, max_tokens=args.max_tokens, stream=args.stream
+            model=model,
+            messages=messages,
+            max_tokens=args.max_tokens,
+            stream=args.stream,
+            timeout=args.timeout,
         )
         response = trio.run(lambda: _chat(config, request, stream=args.stream, show=not args.json))
     except HubError as exc:
@@ -203,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="a system prompt")
     chat.add_argument("--max-tokens", type=int)
     chat.add_argument("--retries", type=int, default=0, help="retries after a retryable error")
+    chat.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_CHAT_TIMEOUT,
+        metavar="SECONDS",
+        help="the request's total deadline, retries included (default 60); then exit 1",
+    )
+    chat.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="timeouts.connect of the deployment (with --config: of every deployment)",
+    )
     chat.add_argument("--stream", action="store_true")
     chat.add_argument("--json", action="store_true", help="print one JSON object")
     chat.add_argument("prompt")

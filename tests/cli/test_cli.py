@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
+from hubactors.cli._main import _chat_config, build_parser, main
+from hubactors.config import load_config
 from tests.providers._replay import Planned, replay_server
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -146,3 +152,145 @@ async def test_chat_with_a_missing_key_variable_is_a_config_error() -> None:
     error = last_json(result.stdout.decode())["error"]
     assert error["type"] == "ConfigError"
     assert "HUB_MISSING_KEY" in error["message"]
+
+
+# --- --timeout and --connect-timeout -------------------------------------------------------
+
+
+@asynccontextmanager
+async def silent_server() -> AsyncIterator[tuple[int, list[trio.SocketStream]]]:
+    """A loopback TCP server that accepts every connection and never answers."""
+    accepted: list[trio.SocketStream] = []
+
+    async def hold(stream: trio.SocketStream) -> None:
+        accepted.append(stream)
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, hold, 0, host="127.0.0.1"))
+        yield listeners[0].socket.getsockname()[1], accepted
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def full_backlog() -> AsyncIterator[int]:
+    """A loopback port whose accept queue is full: a new connection's SYN is dropped, so
+    connecting hangs (on Linux, with ``listen(0)`` one unaccepted connection fills it)."""
+    with trio.socket.socket() as listener, trio.socket.socket() as filler:
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        await filler.connect(("127.0.0.1", port))
+        yield port
+
+
+def hub_toml(tmp_path: Path, base_url: str) -> Path:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        f"""
+[[deployments]]
+name = "local"
+provider = "openai-compatible"
+model = "gpt-4o-mini"
+base_url = "{base_url}"
+
+[[routes]]
+name = "chat"
+deployments = ["local"]
+max_attempts = 1
+"""
+    )
+    return path
+
+
+def chat_args(mode: str, base_url: str, tmp_path: Path) -> list[str]:
+    if mode == "provider":
+        return ["chat", "--provider", "openai", "--base-url", base_url, "--model", "gpt-4o-mini"]
+    return ["chat", "--config", str(hub_toml(tmp_path, base_url)), "--model", "chat"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "stream"), [("provider", False), ("provider", True), ("config", False)]
+)
+async def test_chat_gives_up_on_an_upstream_that_never_answers_at_its_timeout(
+    tmp_path: Path, mode: str, stream: bool
+) -> None:
+    async with silent_server() as (port, accepted):
+        args = chat_args(mode, f"http://127.0.0.1:{port}/v1", tmp_path)
+        extra = ["--stream"] if stream else []
+        started = trio.current_time()
+        with trio.fail_after(30):
+            code, out, err = await run_cli(
+                *args, "--timeout", "0.5", *extra, "--json", "hi", env={"OPENAI_API_KEY": KEY}
+            )
+        elapsed = trio.current_time() - started
+        assert accepted, "the request never reached the server"
+    assert code == 1, err
+    error = last_json(out)["error"]
+    assert set(error) == {"type", "message", "status", "retryable"}
+    assert error["type"] == "TotalTimeoutError"
+    assert error["status"] is None
+    assert error["retryable"] is False
+    assert "deadline" in error["message"]
+    assert elapsed < 10  # interpreter start-up included; the upstream would wait forever
+
+
+@pytest.mark.parametrize("mode", ["provider", "config"])
+async def test_chat_connect_timeout_ends_a_connection_that_never_opens(
+    tmp_path: Path, mode: str
+) -> None:
+    async with full_backlog() as port:
+        args = chat_args(mode, f"http://127.0.0.1:{port}/v1", tmp_path)
+        started = trio.current_time()
+        with trio.fail_after(30):
+            code, out, err = await run_cli(
+                *args,
+                *("--connect-timeout", "0.5", "--timeout", "20", "--json", "hi"),
+                env={"OPENAI_API_KEY": KEY},
+            )
+        elapsed = trio.current_time() - started
+    assert code == 1, err
+    error = last_json(out)["error"]
+    assert error["type"] == "ConnectTimeoutError"
+    assert error["status"] is None
+    assert "connect timeout (0.5 s)" in error["message"]
+    assert elapsed < 10  # well before --timeout: the connect timeout ended it
+
+
+def test_chat_timeout_flags_reach_the_request_and_the_deployment() -> None:
+    args = build_parser().parse_args(
+        [
+            *("chat", "--provider", "openai-compatible", "--base-url", "http://h.example/v1"),
+            *("--model", "m", "--timeout", "900", "--connect-timeout", "2.5", "hi"),
+        ]
+    )
+    config, _ = _chat_config(args)
+    timeouts = config.deployments[0].timeouts
+    assert timeouts.connect == 2.5
+    # No per-attempt limit ends the request before the 900 s it was given.
+    assert timeouts.attempt == 900.0 and timeouts.first_token == 900.0
+    defaults = build_parser().parse_args(["chat", "--config", str(EXAMPLE), "--model", "c", "x"])
+    assert defaults.timeout == 60.0 and defaults.connect_timeout is None
+
+
+def test_chat_connect_timeout_applies_to_every_deployment_of_a_config() -> None:
+    args = build_parser().parse_args(
+        ["chat", "--config", str(EXAMPLE), "--model", "chat", "--connect-timeout", "3", "hi"]
+    )
+    config, _ = _chat_config(args)
+    assert [d.timeouts.connect for d in config.deployments] == [3.0, 3.0]
+    assert (
+        config.deployments[0].timeouts.attempt
+        == load_config(EXAMPLE).deployments[0].timeouts.attempt
+    )
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "NaN", "inf", "-inf", "soon", ""])
+@pytest.mark.parametrize("flag", ["--timeout", "--connect-timeout"])
+def test_chat_refuses_a_timeout_that_is_not_a_positive_number_with_exit_2(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["chat", "--provider", "openai", "--model", "m", f"{flag}={value}", "hi"])
+    assert info.value.code == 2
+    assert flag in capsys.readouterr().err
