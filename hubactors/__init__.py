@@ -17,6 +17,7 @@ from hubactors.config import (
     load_config,
 )
 from hubactors.errors import (
+    AttemptError,
     AttemptTimeoutError,
     AuthenticationError,
     CircuitOpenError,
@@ -24,11 +25,14 @@ from hubactors.errors import (
     ConnectTimeoutError,
     ContentFilterError,
     ContextLengthError,
+    CooldownError,
     DeploymentCrashedError,
     FirstTokenTimeoutError,
     HubClosedError,
     HubError,
     InvalidRequestError,
+    LocalError,
+    LocalRateLimitError,
     NoDeploymentAvailable,
     NotFoundError,
     PermissionDeniedError,
@@ -42,8 +46,7 @@ from hubactors.errors import (
     StreamInterruptedError,
     TotalTimeoutError,
 )
-from hubactors.hub._driver import EventStream
-from hubactors.hub._hub import Hub, open_hub
+from hubactors.hub import EventStream, Hub, open_hub
 from hubactors.model._accumulate import StreamAccumulator
 from hubactors.model._convert import coerce_request, messages_from_openai, request_from_openai
 from hubactors.model._tokens import HeuristicEstimator, TokenEstimator
@@ -75,6 +78,7 @@ from hubactors.model._types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttemptError",
     "AttemptTimeoutError",
     "AuthenticationError",
     "ChatRequest",
@@ -85,6 +89,7 @@ __all__ = [
     "ContentFilterError",
     "ContentPart",
     "ContextLengthError",
+    "CooldownError",
     "DeploymentConfig",
     "DeploymentCrashedError",
     "EventStream",
@@ -99,6 +104,8 @@ __all__ = [
     "HubError",
     "ImagePart",
     "InvalidRequestError",
+    "LocalError",
+    "LocalRateLimitError",
     "Message",
     "NamedToolChoice",
     "NoDeploymentAvailable",

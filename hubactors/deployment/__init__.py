@@ -1,21 +1,17 @@
-"""A deployment at run time: its provider actor and the state that outlives the actor's restarts."""
+"""A deployment at run time: its provider actor, the state that outlives the actor's
+restarts, and the client the hub calls it through (each attempt under a lease)."""
 
 from hubactors.deployment._actor import ProviderActor
-from hubactors.deployment._state import (
-    CompleteCall,
-    DeploymentState,
-    ProviderCall,
-    StreamCall,
-    close_events,
-    fail_unserved,
-)
+from hubactors.deployment._client import DeploymentClient, UpstreamStream
+from hubactors.deployment._lease import Lease
+from hubactors.deployment._state import Admit, DeploymentState, fail_unserved
 
 __all__ = [
-    "CompleteCall",
+    "Admit",
+    "DeploymentClient",
     "DeploymentState",
+    "Lease",
     "ProviderActor",
-    "ProviderCall",
-    "StreamCall",
-    "close_events",
+    "UpstreamStream",
     "fail_unserved",
 ]

@@ -4,43 +4,51 @@ outlives the actor's restarts (limits, breaker, health, moving averages, counter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 
 from hubactors.actors import Mailbox, Reply
 from hubactors.config import DeploymentConfig
-from hubactors.model._types import ChatRequest, ChatResponse, StreamEvent
+from hubactors.errors import (
+    CircuitOpenError,
+    CooldownError,
+    FirstTokenTimeoutError,
+    ProviderError,
+    RateLimitError,
+    StreamIdleTimeoutError,
+)
+from hubactors.model._types import Usage
 from hubactors.providers._base import Provider
-from hubactors.resilience import AdaptiveConcurrency, CircuitBreaker, HealthTracker, RateLimiter
+from hubactors.resilience import (
+    AdaptiveConcurrency,
+    CircuitBreaker,
+    HealthTracker,
+    RateLimiter,
+    counts_as_failure,
+)
 from hubactors.routing import DeploymentStatus, Ewma, StatusBoard
 
+if TYPE_CHECKING:
+    from hubactors.deployment._lease import Lease
+
+DEFAULT_RATE_LIMIT_COOLDOWN = 1.0
+"""Seconds a deployment rests after a 429 that did not say how long to wait."""
+
+OVERLOAD_STATUSES = frozenset({429, 503, 529})
+"""HTTP statuses that mean "too much load": they lower an adaptive concurrency limit."""
+
 
 @dataclass(slots=True)
-class CompleteCall:
-    """Serve ``request`` and reply with a :class:`ChatResponse` or a ``ProviderError``."""
+class Admit:
+    """Ask a deployment's actor for a :class:`~hubactors.deployment.Lease`: a slot under its
+    concurrency cap, its breaker's permission and a rate-limit reservation of
+    ``estimated_tokens``. The reply is the lease, or the local refusal (cooldown, open
+    breaker, a rate limit that cannot admit the request before ``deadline``)."""
 
-    request: ChatRequest
     estimated_tokens: int
     deadline: float | None
-    reply: Reply[ChatResponse]
-
-
-@dataclass(slots=True)
-class StreamCall:
-    """Stream ``request`` into ``events``; the reply says how the stream ended.
-
-    The actor closes ``events`` when it is done. The caller closing its receive side, or
-    abandoning ``reply``, stops the upstream request at once.
-    """
-
-    request: ChatRequest
-    estimated_tokens: int
-    deadline: float | None
-    events: trio.MemorySendChannel[StreamEvent]
-    reply: Reply[None]
-
-
-ProviderCall = CompleteCall | StreamCall
+    reply: Reply[Lease]
 
 
 @dataclass
@@ -50,7 +58,7 @@ class DeploymentState:
     config: DeploymentConfig
     provider: Provider
     board: StatusBoard
-    mailbox: Mailbox[ProviderCall]
+    mailbox: Mailbox[Admit]
     limiter: RateLimiter
     breaker: CircuitBreaker
     health: HealthTracker
@@ -71,9 +79,12 @@ class DeploymentState:
         config: DeploymentConfig,
         provider: Provider,
         board: StatusBoard,
-        mailbox: Mailbox[ProviderCall],
+        mailbox: Mailbox[Admit],
+        *,
+        limiter: RateLimiter | None = None,
     ) -> DeploymentState:
-        """The state of a fresh deployment, with limits and breaker from its config."""
+        """The state of a fresh deployment, with limits and breaker from its config (or
+        ``limiter``, when its provider was wired to it already)."""
         now = trio.current_time()
         adaptive = (
             AdaptiveConcurrency(initial=config.max_concurrency, maximum=config.max_concurrency)
@@ -85,7 +96,7 @@ class DeploymentState:
             provider=provider,
             board=board,
             mailbox=mailbox,
-            limiter=RateLimiter.from_config(config, now=now),
+            limiter=limiter or RateLimiter.from_config(config, now=now),
             breaker=CircuitBreaker(config.breaker),
             health=HealthTracker(config.health),
             adaptive=adaptive,
@@ -96,6 +107,65 @@ class DeploymentState:
     @property
     def concurrency_limit(self) -> int:
         return self.adaptive.limit if self.adaptive is not None else self.config.max_concurrency
+
+    # --- admission and learning: called by the actor and by leases, never awaiting ---------
+
+    def refusal(self, now: float) -> CooldownError | CircuitOpenError | None:
+        """Why a request may not be sent right now (a provider's Retry-After still runs, or
+        the breaker is open), or ``None`` with the breaker's permission taken."""
+        if now < self.cooldown_until:
+            wait = self.cooldown_until - now
+            return CooldownError(
+                f"cooling down for {wait:.3g}s after the provider's rate limit",
+                deployment=self.config.name,
+                retry_after=wait,
+            )
+        if not self.breaker.allow(now):
+            self.publish()
+            return CircuitOpenError("circuit breaker is open", deployment=self.config.name)
+        return None
+
+    def learn_success(self, started: float, usage: Usage, responsiveness: float) -> None:
+        """An attempt succeeded; ``responsiveness`` is its latency (time to first content
+        for a stream), which the breaker's slow-call check and the adaptive limit judge."""
+        now = trio.current_time()
+        self.breaker.record_success(now, responsiveness)
+        self.health.record_success(now)
+        self.latency.update(now - started)
+        self.success.update(1.0)
+        if self.adaptive is not None:
+            self.adaptive.on_success(responsiveness, now)
+
+    def learn_failure(self, exc: ProviderError, started: float) -> None:
+        """An attempt failed with the provider's ``exc``: breaker, health, cooldowns."""
+        now = trio.current_time()
+        self.errors += 1
+        if self.adaptive is not None and _is_overload(exc):
+            self.adaptive.on_overload(now)
+        if isinstance(exc, RateLimitError):
+            self.breaker.record_ignored(now)
+            if exc.status == 429:
+                wait = (
+                    exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_COOLDOWN
+                )
+                self.cooldown_until = max(self.cooldown_until, now + wait)
+                self.limiter.pause_until(now + wait)
+            return
+        if not counts_as_failure(exc):
+            self.breaker.record_ignored(now)
+            return
+        self.breaker.record_failure(now, now - started)
+        was_healthy = self.health.healthy
+        self.health.record_failure(exc, now)
+        if was_healthy and not self.health.healthy and self.config.health.interval <= 0:
+            # Without active probes nothing would ever try it again: recovery goes through
+            # the breaker instead (open, then half-open probe requests).
+            self.breaker.trip(now)
+        self.success.update(0.0)
+
+    def learn_nothing(self) -> None:
+        """The attempt was cancelled or refused by us: nothing is learned about health."""
+        self.breaker.record_ignored(trio.current_time())
 
     def publish(self) -> None:
         """Put a fresh snapshot of this deployment on the status board."""
@@ -139,17 +209,15 @@ class DeploymentState:
         )
 
 
-def close_events(call: ProviderCall) -> None:
-    """End a stream call's event channel, so its reader never waits for events that will
-    not come (the reply says why)."""
-    if isinstance(call, StreamCall):
-        call.events.close()
-
-
 def fail_unserved(message: object, error: Exception) -> None:
     """Answer a message no actor will serve (its actor is gone) with ``error``."""
     reply = getattr(message, "reply", None)
     if isinstance(reply, Reply):
         reply.set_exception(error)
-    if isinstance(message, StreamCall):
-        message.events.close()
+
+
+def _is_overload(exc: ProviderError) -> bool:
+    """Whether ``exc`` is the provider pushing back on load (not a local limit)."""
+    if exc.status in OVERLOAD_STATUSES:
+        return True
+    return isinstance(exc, FirstTokenTimeoutError | StreamIdleTimeoutError)

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 
 import trio
 
-from hubactors.errors import ProviderError
+from hubactors.errors import AttemptError
 
 T = TypeVar("T")
 
@@ -25,37 +25,35 @@ T = TypeVar("T")
 class Hedge(Generic[T]):
     """What a race needs from its driver.
 
-    ``attempt(deployment)`` serves the request there (raising ``ProviderError`` on failure);
-    ``discard(value)`` releases an answer that lost; ``second(running)`` picks the hedge's
-    deployment (``None``: no hedge); ``launched`` and ``failed`` report each attempt.
+    ``attempt(deployment)`` serves the request there (raising ``AttemptError`` on failure,
+    and recording the attempt itself); ``discard(value)`` releases an answer that lost;
+    ``second(running)`` picks the hedge's deployment (``None``: no hedge).
     """
 
     attempt: Callable[[str], Awaitable[T]]
     discard: Callable[[T], Awaitable[None]]
     second: Callable[[set[str]], Awaitable[str | None]]
-    launched: Callable[[str], None]
-    failed: Callable[[str, ProviderError], None]
 
 
 @dataclass
 class _Leg(Generic[T]):
     deployment: str
-    outcome: T | ProviderError
+    outcome: T | AttemptError
 
 
 async def race(first: str, delay: float, hedge: Hedge[T]) -> T:
     """Attempt ``first``, hedged after ``delay`` seconds (``inf``: never); return the first
-    answer. Raises the last ``ProviderError`` when every attempt failed. Cancellation
+    answer. Raises the last ``AttemptError`` when every attempt failed. Cancellation
     cancels every attempt; an answer that will not be returned is discarded."""
     send, receive = trio.open_memory_channel[_Leg[T]](math.inf)
     running: set[str] = set()
     winner: list[T] = []  # the one answer that came first
-    last_error: list[ProviderError] = []
+    last_error: list[AttemptError] = []
 
     async def leg(name: str) -> None:
         try:
             send.send_nowait(_Leg(name, await hedge.attempt(name)))
-        except ProviderError as exc:
+        except AttemptError as exc:
             send.send_nowait(_Leg(name, exc))
 
     try:
@@ -63,7 +61,6 @@ async def race(first: str, delay: float, hedge: Hedge[T]) -> T:
             async with trio.open_nursery() as nursery:
 
                 def launch(name: str) -> None:
-                    hedge.launched(name)
                     running.add(name)
                     nursery.start_soon(leg, name)
 
@@ -74,8 +71,7 @@ async def race(first: str, delay: float, hedge: Hedge[T]) -> T:
                     with trio.move_on_at(hedge_at):
                         done = await receive.receive()
                         running.discard(done.deployment)
-                        if isinstance(done.outcome, ProviderError):
-                            hedge.failed(done.deployment, done.outcome)
+                        if isinstance(done.outcome, AttemptError):
                             last_error[:] = [done.outcome]
                         else:
                             winner.append(done.outcome)
@@ -106,7 +102,7 @@ def _answers_left(receive: trio.MemoryReceiveChannel[_Leg[T]]) -> list[T]:
             leg = receive.receive_nowait()
         except trio.WouldBlock:
             return left
-        if not isinstance(leg.outcome, ProviderError):
+        if not isinstance(leg.outcome, AttemptError):
             left.append(leg.outcome)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -35,25 +35,22 @@ from hubactors.actors import (
     SupervisorEscalated,
 )
 from hubactors.config import DeploymentConfig, HubConfig, coerce_config
-from hubactors.deployment._actor import (
+from hubactors.deployment import (
+    Admit,
+    DeploymentClient,
     DeploymentState,
     ProviderActor,
-    ProviderCall,
     fail_unserved,
 )
-from hubactors.errors import HubClosedError, HubError, ProviderError
-from hubactors.hub._driver import EventStream, RequestDriver
+from hubactors.errors import AttemptError, HubClosedError, HubError, redact, scrub_exception
+from hubactors.hub._driver import RequestDriver
+from hubactors.hub._event_stream import EventStream
 from hubactors.hub._metrics import HubMetrics
 from hubactors.model._convert import coerce_request
 from hubactors.model._tokens import TokenEstimator
 from hubactors.model._types import ChatRequest, ChatResponse
-from hubactors.providers._base import Provider
-from hubactors.providers._catalog import capabilities_for, pricing_for
-
-if TYPE_CHECKING:
-    from hubactors.providers._transport import ClientPool
-from hubactors.providers.simulated import SimulatedProvider
-from hubactors.resilience import RetryPolicy
+from hubactors.providers import ClientPool, create_provider
+from hubactors.resilience import RateLimiter, RetryPolicy
 from hubactors.routing import DeploymentStatus, StatusBoard
 from hubactors.routing._router import RouterActor, Select
 
@@ -96,7 +93,11 @@ class Hub:
 
     @contextmanager
     def _serving(self, route: str) -> Iterator[None]:
-        """Count one request in flight (for the drain on close) and its errors."""
+        """Count one request in flight (for the drain on close) and its errors.
+
+        This is where errors leave the hub (for a stream, also those raised while the
+        caller iterates it): each one's whole cause/context chain is scrubbed of keys here.
+        """
         if self._closed:
             raise HubClosedError("the hub is closed")
         self._active += 1
@@ -104,11 +105,12 @@ class Hub:
             self._idle = trio.Event()
         try:
             yield
-        except ProviderError as exc:
-            self.metrics.observe_error(route, exc.deployment, exc)
-            raise
-        except HubError as exc:
-            self.metrics.observe_error(route, None, exc)
+        except BaseException as exc:
+            scrub_exception(exc)
+            if isinstance(exc, HubError):
+                # The route is the caller's text when it names no route: a label must not leak.
+                deployment = exc.deployment if isinstance(exc, AttemptError) else None
+                self.metrics.observe_error(redact(route), deployment, exc)
             raise
         finally:
             self._active -= 1
@@ -127,7 +129,11 @@ class Hub:
         and :class:`~hubactors.errors.HubClosedError` after close. Cancelling the caller
         cancels the upstream request at once.
         """
-        chat = coerce_request(request)
+        try:
+            chat = coerce_request(request)
+        except HubError as exc:
+            scrub_exception(exc)
+            raise
         with self._serving(chat.model):
             response = await self._driver.complete(chat)
         self.metrics.observe_response(chat.model, response)
@@ -141,7 +147,11 @@ class Hub:
         raises :class:`~hubactors.errors.StreamInterruptedError` carrying the text delivered
         so far. Leaving the block early (or cancellation) closes the upstream request.
         """
-        chat = coerce_request(request)
+        try:
+            chat = coerce_request(request)
+        except HubError as exc:
+            scrub_exception(exc)
+            raise
         started = trio.current_time()
         with self._serving(chat.model):
             async with self._driver.stream(chat) as events:
@@ -163,27 +173,6 @@ class Hub:
             await self._idle.wait()
 
 
-def _build_provider(
-    deployment: DeploymentConfig, pool: ClientPool, states: dict[str, DeploymentState]
-) -> Provider:
-    if deployment.provider == "simulated":
-        return SimulatedProvider(deployment)
-    from hubactors.providers._registry import create_http_provider
-
-    def on_headers(headers: Mapping[str, str]) -> None:
-        state = states.get(deployment.name)
-        if state is not None:
-            state.limiter.update_from_headers(headers, trio.current_time())
-
-    return create_http_provider(
-        deployment,
-        pool,
-        pricing=pricing_for(deployment),
-        capabilities=capabilities_for(deployment),
-        on_headers=on_headers,
-    )
-
-
 def _log_event(event: object) -> None:
     if isinstance(event, ChildExited) and event.reason == "crash":
         logger.bind(supervisor=event.supervisor, child=event.child).warning(
@@ -200,6 +189,95 @@ def _log_event(event: object) -> None:
             event.period,
             event.error,
         )
+
+
+def _build_state(
+    deployment: DeploymentConfig, pool: ClientPool, board: StatusBoard, mailbox_size: int
+) -> DeploymentState:
+    """A deployment's state, its provider wired to its rate limiter's header feedback."""
+    limiter = RateLimiter.from_config(deployment, now=trio.current_time())
+
+    def on_headers(headers: Mapping[str, str]) -> None:
+        limiter.update_from_headers(headers, trio.current_time())
+
+    provider = create_provider(deployment, pool, on_headers=on_headers)
+    mailbox: Mailbox[Admit] = Mailbox(deployment.name, mailbox_size)
+    return DeploymentState.create(deployment, provider, board, mailbox, limiter=limiter)
+
+
+class _Tree:
+    """Everything a running hub is made of, assembled before anything starts."""
+
+    def __init__(
+        self,
+        cfg: HubConfig,
+        pool: ClientPool,
+        retry: RetryPolicy | None,
+        estimator: TokenEstimator | None,
+    ) -> None:
+        self.events = EventBus()
+        board = StatusBoard()
+        metrics = HubMetrics(board)
+        self.events.subscribe(metrics.on_event)
+        self.events.subscribe(_log_event)
+        self.states: dict[str, DeploymentState] = {}
+        for dep in cfg.deployments:
+            self.states[dep.name] = _build_state(dep, pool, board, cfg.mailbox_size)
+        routes = cfg.route_table()
+        router = RouterActor(routes, board, Mailbox("router", cfg.mailbox_size))
+        sup = cfg.supervision
+        backoff = Backoff(initial=sup.backoff_initial, maximum=sup.backoff_max)
+        deployments = Supervisor(
+            "deployments",
+            [
+                ChildSpec(id=name, start=ProviderActor(state).run)
+                for name, state in self.states.items()
+            ],
+            strategy=RestartStrategy.ONE_FOR_ONE,
+            intensity=sup.intensity,
+            period=sup.period,
+            backoff=backoff,
+            events=self.events,
+        )
+        self.supervisor = Supervisor(
+            "hub",
+            [
+                ChildSpec(id="deployments", start=deployments.run),
+                ChildSpec(id="router", start=router.run),
+            ],
+            strategy=RestartStrategy.REST_FOR_ONE,
+            intensity=HUB_INTENSITY,
+            period=HUB_PERIOD,
+            backoff=backoff,
+            events=self.events,
+        )
+        self.driver = RequestDriver(
+            routes=routes,
+            router=router.mailbox.ref,
+            deployments={name: DeploymentClient(state) for name, state in self.states.items()},
+            board=board,
+            retry=retry,
+            estimator=estimator,
+        )
+        self.hub = Hub(cfg, self.driver, board, self.events, metrics)
+        self.mailboxes: list[Mailbox[Select] | Mailbox[Admit]] = [router.mailbox]
+        self.mailboxes += [state.mailbox for state in self.states.values()]
+
+    async def aclose_providers(self) -> None:
+        with trio.CancelScope(shield=True):
+            for state in self.states.values():
+                await state.provider.aclose()
+
+    def close_mailboxes(self) -> None:
+        """Every actor is stopped: answer what is still queued, so no caller waits in vain."""
+        for mailbox in self.mailboxes:
+            while True:
+                try:
+                    message = mailbox.receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                fail_unserved(message, HubClosedError("the hub closed before serving the request"))
+            mailbox.close(drain=False)
 
 
 @asynccontextmanager
@@ -222,90 +300,38 @@ async def open_hub(
     ``estimate(request) -> int``).
     """
     cfg = coerce_config(dict(config) if isinstance(config, Mapping) else config)
-    events = EventBus()
-    board = StatusBoard()
-    metrics = HubMetrics(board)
-    events.subscribe(metrics.on_event)
-    events.subscribe(_log_event)
-    from hubactors.providers._transport import ClientPool
-
     pool = ClientPool()
-    states: dict[str, DeploymentState] = {}
-    providers: list[Provider] = []
     try:
-        for dep in cfg.deployments:
-            provider = _build_provider(dep, pool, states)
-            providers.append(provider)
-            mailbox: Mailbox[ProviderCall] = Mailbox(dep.name, cfg.mailbox_size)
-            states[dep.name] = DeploymentState.create(dep, provider, board, mailbox)
-        routes = cfg.route_table()
-        router = RouterActor(routes, board, Mailbox("router", cfg.mailbox_size))
-        sup = cfg.supervision
-        deployments = Supervisor(
-            "deployments",
-            [ChildSpec(id=name, start=ProviderActor(state).run) for name, state in states.items()],
-            strategy=RestartStrategy.ONE_FOR_ONE,
-            intensity=sup.intensity,
-            period=sup.period,
-            backoff=Backoff(initial=sup.backoff_initial, maximum=sup.backoff_max),
-            events=events,
-        )
-        hub_supervisor = Supervisor(
-            "hub",
-            [
-                ChildSpec(id="deployments", start=deployments.run),
-                ChildSpec(id="router", start=router.run),
-            ],
-            strategy=RestartStrategy.REST_FOR_ONE,
-            intensity=HUB_INTENSITY,
-            period=HUB_PERIOD,
-            backoff=Backoff(initial=sup.backoff_initial, maximum=sup.backoff_max),
-            events=events,
-        )
-        driver = RequestDriver(
-            routes=routes,
-            router=router.mailbox.ref,
-            deployments={name: state.mailbox.ref for name, state in states.items()},
-            board=board,
-            retry=retry,
-            estimator=estimator,
-        )
-        hub = Hub(cfg, driver, board, events, metrics)
-        mailboxes: list[Mailbox[Select] | Mailbox[ProviderCall]] = [router.mailbox]
-        mailboxes += [state.mailbox for state in states.values()]
+        tree = _Tree(cfg, pool, retry, estimator)
         try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(hub_supervisor.run)
-                nursery.start_soon(driver.run_wakeups)
-                try:
-                    yield hub
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await hub.drain(cfg.shutdown_grace)
-                        driver.close()
-                        with trio.move_on_after(cfg.shutdown_grace + 1.0):
-                            await hub_supervisor.shutdown()
-                        _close_mailboxes(mailboxes)
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # One failure (the caller's own, or an escalation) is raised as itself.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+            async with _running(tree, cfg.shutdown_grace) as hub:
+                yield hub
+        finally:
+            await tree.aclose_providers()
     finally:
-        with trio.CancelScope(shield=True):
-            for provider in providers:
-                await provider.aclose()
-            await pool.aclose()
+        await pool.aclose()
 
 
-def _close_mailboxes(mailboxes: list[Mailbox[Select] | Mailbox[ProviderCall]]) -> None:
-    """Every actor is stopped: answer what is still queued, so no caller waits in vain."""
-    for mailbox in mailboxes:
-        while True:
+@asynccontextmanager
+async def _running(tree: _Tree, grace: float) -> AsyncIterator[Hub]:
+    """Run the supervision tree and the driver's wake-ups around the caller's block, then
+    drain, stop and close everything; the escalation of a tree that gave up is raised."""
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(tree.supervisor.run)
+            nursery.start_soon(tree.driver.run_wakeups)
             try:
-                message = mailbox.receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
-            fail_unserved(message, HubClosedError("the hub closed before serving the request"))
-        mailbox.close(drain=False)
+                yield tree.hub
+            finally:
+                with trio.CancelScope(shield=True):
+                    await tree.hub.drain(grace)
+                    tree.driver.close()
+                    with trio.move_on_after(grace + 1.0):
+                        await tree.supervisor.shutdown()
+                    tree.close_mailboxes()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # One failure (the caller's own, or an escalation) is raised as itself.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

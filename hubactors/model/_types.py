@@ -194,6 +194,7 @@ class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
     cost: float = 0.0
     latency: float = 0.0
     attempts: int = 1
+    request_id: str = ""
     cached: bool = False
 
 

@@ -11,9 +11,12 @@ import os
 
 from hubactors.config import DeploymentConfig
 from hubactors.errors import ConfigError
-from hubactors.providers._base import Capabilities, Pricing
+from hubactors.providers._base import Pricing, Provider
+from hubactors.providers._catalog import pricing_for
 from hubactors.providers._transport import ClientPool, HeadersCallback, HttpProvider
 from hubactors.providers.codecs._common import Codec, Endpoint, Secret
+from hubactors.providers.simulated import PROVIDER as SIMULATED
+from hubactors.providers.simulated import SimulatedProvider
 
 # provider -> (module, attribute) of its codec instance
 _CODECS: dict[str, tuple[str, str]] = {
@@ -23,13 +26,6 @@ _CODECS: dict[str, tuple[str, str]] = {
     "anthropic": ("hubactors.providers.codecs.anthropic", "CODEC"),
     "gemini": ("hubactors.providers.codecs.gemini", "CODEC"),
 }
-
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com",
-    "gemini": "https://generativelanguage.googleapis.com",
-}
-"""Where a deployment without ``base_url`` is sent (Azure and compatible hosts need one)."""
 
 DEFAULT_API_KEY_ENVS: dict[str, str] = {
     "openai": "OPENAI_API_KEY",
@@ -80,17 +76,16 @@ def _api_key(deployment: DeploymentConfig) -> Secret | None:
 
 
 def endpoint_for(deployment: DeploymentConfig) -> Endpoint:
-    """The endpoint of ``deployment``, its API key read from the environment."""
-    base_url = deployment.base_url or DEFAULT_BASE_URLS.get(deployment.provider)
-    if not base_url:
-        raise ConfigError(
-            f"deployment {deployment.name!r}: base_url is required for {deployment.provider}",
-            key="base_url",
-        )
+    """The endpoint of ``deployment``, its API key read from the environment.
+
+    Without ``base_url`` the provider's default is used
+    (:data:`~hubactors.providers.codecs._common.DEFAULT_BASE_URLS`); a provider without one
+    (Azure, compatible hosts) raises ``ConfigError``, as does an unset key variable.
+    """
     return Endpoint(
         provider=deployment.provider,
         model=deployment.model,
-        base_url=base_url,
+        base_url=deployment.base_url or "",
         api_key=_api_key(deployment),
         api_version=deployment.api_version,
         headers=dict(deployment.headers),
@@ -104,7 +99,6 @@ def create_http_provider(
     pool: ClientPool,
     *,
     pricing: Pricing | None = None,
-    capabilities: Capabilities | None = None,
     on_headers: HeadersCallback | None = None,
 ) -> HttpProvider:
     """An ``HttpProvider`` for ``deployment`` on the shared ``pool``.
@@ -119,7 +113,24 @@ def create_http_provider(
         pool,
         timeouts=deployment.timeouts,
         pricing=pricing,
-        capabilities=capabilities,
         http2=deployment.http2,
         on_headers=on_headers,
+    )
+
+
+def create_provider(
+    deployment: DeploymentConfig,
+    pool: ClientPool,
+    *,
+    on_headers: HeadersCallback | None = None,
+) -> Provider:
+    """The client of ``deployment``: the simulated provider, or an ``HttpProvider`` with
+    the codec registered for its provider and the catalog's prices.
+
+    Raises ``ConfigError`` as :func:`create_http_provider` does.
+    """
+    if deployment.provider == SIMULATED:
+        return SimulatedProvider(deployment)
+    return create_http_provider(
+        deployment, pool, pricing=pricing_for(deployment), on_headers=on_headers
     )

@@ -37,20 +37,27 @@ from hubactors.errors import (
     ConnectTimeoutError,
     FirstTokenTimeoutError,
     HubClosedError,
+    InvalidRequestError,
     ProviderConnectionError,
     ProviderError,
     StreamIdleTimeoutError,
     StreamInterruptedError,
     redact,
 )
-from hubactors.model._types import ChatRequest, ChatResponse, StreamEvent, TextDelta, Usage
-from hubactors.providers._base import Capabilities, Pricing
+from hubactors.model._types import ChatRequest, ChatResponse, Finish, StreamEvent, Usage
+from hubactors.providers._base import Pricing
 from hubactors.providers._sse import SSEParser
-from hubactors.providers.codecs._common import Codec, Endpoint, HttpRequestSpec
+from hubactors.providers.codecs._common import Codec, Endpoint, HttpRequestSpec, api_key_of
 
 HeadersCallback = Callable[[Mapping[str, str]], None]
 
 _MAX_ERROR_BODY = 256 * 1024
+
+DRAIN_BYTES = 64 * 1024
+"""The most a finished stream's leftover body is read to keep its connection."""
+
+DRAIN_SECONDS = 0.5
+"""How long that read may take (the rest of a finished stream is normally already here)."""
 _USER_AGENT = "hubactors"
 
 
@@ -161,8 +168,7 @@ class HttpProvider:
     """One deployment served over HTTP by ``codec``: implements the ``Provider`` protocol.
 
     ``on_headers`` is called with the headers of every response (rate-limit headers for
-    the limiter); the last ones are also kept in :attr:`last_headers`. The pool is shared
-    and not closed by :meth:`aclose`.
+    the limiter). The pool is shared and not closed by :meth:`aclose`.
     """
 
     def __init__(
@@ -173,7 +179,6 @@ class HttpProvider:
         *,
         timeouts: TimeoutConfig | None = None,
         pricing: Pricing | None = None,
-        capabilities: Capabilities | None = None,
         http2: bool = False,
         on_headers: HeadersCallback | None = None,
     ) -> None:
@@ -182,10 +187,8 @@ class HttpProvider:
         self._pool = pool
         self._timeouts = timeouts or TimeoutConfig()
         self._pricing = pricing or Pricing()
-        self._capabilities = capabilities or Capabilities()
         self._http2 = http2
         self._on_headers = on_headers
-        self.last_headers: Mapping[str, str] | None = None
 
     def __repr__(self) -> str:
         ep = self._endpoint
@@ -202,9 +205,6 @@ class HttpProvider:
     def endpoint(self) -> Endpoint:
         return self._endpoint
 
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
-
     def pricing(self) -> Pricing:
         return self._pricing
 
@@ -215,44 +215,31 @@ class HttpProvider:
         """The cost of ``usage``, billed the way this provider counts tokens."""
         return self._pricing.cost_of(usage, self._codec.usage_convention)
 
-    def with_cost(self, response: ChatResponse) -> ChatResponse:
-        """``response`` with its cost, provider and deployment filled in from this deployment."""
-        return msgspec.structs.replace(
-            response,
-            cost=self.cost_of(response.usage),
-            provider=self._endpoint.provider,
-            deployment=self._endpoint.deployment,
-        )
-
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send ``request`` without streaming and return the response.
 
         Raises a ``ProviderError`` subclass on any failure; on cancellation the connection
         is closed and ``Cancelled`` propagates.
         """
-        if request.stream:
-            request = msgspec.structs.replace(request, stream=False)
-        spec = self._codec.build_request(request, self._endpoint)
+        spec = self._build(request, stream=False)
         start = trio.current_time()
         total = self._deadline(start, self._timeouts.attempt)
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, total, AttemptTimeoutError, total)
             await self._raise_for_status(response, total)
             body = await self._read_body(response, total, limit=None)
-        result = self.with_cost(self._codec.parse_response(body, self._endpoint))
-        return msgspec.structs.replace(result, latency=trio.current_time() - start)
+        return self._codec.parse_response(body, self._endpoint)
 
     @asynccontextmanager
-    async def stream(self, request: ChatRequest) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+    async def open_stream(self, request: ChatRequest) -> AsyncIterator[AsyncIterator[StreamEvent]]:
         """Open a streamed completion; iterate the yielded events.
 
         Errors before the stream opens raise on entry; errors inside it raise from the
-        iteration (``StreamInterruptedError`` carries the text delivered so far). Leaving
-        the block, however it is left, closes the response so the provider stops generating.
+        iteration. Leaving the block closes the response: at once (the provider stops
+        generating) unless the stream finished, in which case the rest of the body is read
+        first (bounded in bytes and time) so the connection goes back to the pool.
         """
-        if not request.stream:
-            request = msgspec.structs.replace(request, stream=True)
-        spec = self._codec.build_request(request, self._endpoint)
+        spec = self._build(request, stream=True)
         start = trio.current_time()
         total = self._deadline(start, self._timeouts.attempt)
         first = min(total, self._deadline(start, self._timeouts.first_token))
@@ -277,6 +264,18 @@ class HttpProvider:
 
     # --- internals ---------------------------------------------------------------------
 
+    def _build(self, request: ChatRequest, *, stream: bool) -> HttpRequestSpec:
+        """The codec's HTTP request, encoded once, here: whatever cannot be encoded is the
+        request's :class:`InvalidRequestError`, raised before anything is sent."""
+        if request.stream != stream:
+            request = msgspec.structs.replace(request, stream=stream)
+        try:
+            return self._codec.build_request(request, self._endpoint)
+        except (ValueError, TypeError, OverflowError, msgspec.EncodeError) as exc:
+            raise InvalidRequestError(
+                f"cannot be encoded for {self._endpoint.provider}: {exc}", field="request"
+            ) from exc
+
     async def _raise_for_status(self, response: httpx.Response, total: float) -> None:
         """Raise the codec's typed error for a non-2xx response (its body read, capped)."""
         if response.is_success:
@@ -289,9 +288,8 @@ class HttpProvider:
         return math.inf if seconds is None else start + seconds
 
     def _error(self, cls: type[ProviderError], message: str, **kwargs: Any) -> ProviderError:
-        key = self._endpoint.api_key.reveal() if self._endpoint.api_key else ""
         return cls(
-            redact(message, key),
+            redact(message, api_key_of(self._endpoint)),
             deployment=self._endpoint.deployment or None,
             provider=self._endpoint.provider,
             **kwargs,
@@ -325,14 +323,26 @@ class HttpProvider:
         """Send ``spec`` and return the response once its headers arrived."""
         client = self._pool.get(spec.url, http2=self._http2, connect_timeout=self._timeouts.connect)
         timeout = httpx.Timeout(connect=self._timeouts.connect, read=None, write=None, pool=None)
-        request = client.build_request(
-            spec.method, spec.url, headers=spec.headers, content=spec.body or None, timeout=timeout
-        )
+        try:
+            request = client.build_request(
+                spec.method, spec.url, headers=spec.headers, content=spec.body or None,
+                timeout=timeout,
+            )  # fmt: skip
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise InvalidRequestError(
+                f"cannot be sent to {self._endpoint.provider}: {exc}", field="request"
+            ) from exc
         with trio.CancelScope(deadline=deadline) as scope:
             try:
                 response = await client.send(request, stream=True)
             except httpx.ConnectTimeout:
                 raise self._timeout(ConnectTimeoutError, deadline, total) from None
+            except httpx.LocalProtocolError as exc:
+                # Something of ours that HTTP cannot carry: the request's fault, not the
+                # provider's, and trying it elsewhere would fail the same way.
+                raise InvalidRequestError(
+                    f"cannot be sent to {self._endpoint.provider}: {exc}", field="request"
+                ) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 raise self._error(
                     ProviderConnectionError, f"connection failed ({self._describe(exc)})"
@@ -340,7 +350,6 @@ class HttpProvider:
             stack.push_async_callback(response.aclose)
         if scope.cancelled_caught:
             raise self._timeout(timeout_error, deadline, total)
-        self.last_headers = response.headers
         if self._on_headers is not None:
             self._on_headers(response.headers)
         return response
@@ -355,7 +364,7 @@ class HttpProvider:
         try:
             while limit is None or size < limit:
                 deadline = self._idle_deadline(total)
-                chunk = await self._next_chunk(chunks, deadline, total, StreamIdleTimeoutError, [])
+                chunk = await self._next_chunk(chunks, deadline, total, StreamIdleTimeoutError)
                 if chunk is None:
                     break
                 parts.append(chunk)
@@ -373,7 +382,6 @@ class HttpProvider:
         deadline: float,
         total: float,
         timeout_error: type[ProviderError],
-        text: list[str],
     ) -> bytes | None:
         """The next body chunk or ``None`` at its end; typed errors on timeout or breakage."""
         with trio.CancelScope(deadline=deadline):
@@ -383,9 +391,7 @@ class HttpProvider:
                 return None
             except httpx.HTTPError as exc:
                 raise self._error(
-                    StreamInterruptedError,
-                    f"response broke off ({self._describe(exc)})",
-                    partial_text="".join(text),
+                    StreamInterruptedError, f"response broke off ({self._describe(exc)})"
                 ) from None
         # Only reached when the deadline cancelled the wait.
         raise self._timeout(timeout_error, deadline, total)
@@ -397,8 +403,7 @@ class HttpProvider:
         parser = SSEParser()
         decoder = self._codec.stream_decoder(self._endpoint)
         chunks = response.aiter_bytes()
-        text: list[str] = []  # delivered so far, for StreamInterruptedError.partial_text
-        seen_event = False
+        seen_event = finished = False
         try:
             while True:
                 error: type[ProviderError]
@@ -406,19 +411,36 @@ class HttpProvider:
                     deadline, error = self._idle_deadline(total), StreamIdleTimeoutError
                 else:
                     deadline, error = first, FirstTokenTimeoutError
-                chunk = await self._next_chunk(chunks, deadline, total, error, text)
+                chunk = await self._next_chunk(chunks, deadline, total, error)
                 for sse in parser.feed(chunk) if chunk is not None else parser.close():
                     seen_event = True
                     for event in decoder.feed(sse):
-                        if isinstance(event, TextDelta):
-                            text.append(event.text)
+                        finished = finished or isinstance(event, Finish)
                         yield event
                 if chunk is None:
                     break
             for event in decoder.close():
+                finished = finished or isinstance(event, Finish)
                 yield event
         finally:
+            if finished:
+                await _drain(chunks)
             await _aclose(chunks)
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what is left of a finished stream's body (a ``[DONE]`` line, the chunked
+    terminator), so httpcore can put the connection back in the pool. Bounded: past
+    :data:`DRAIN_BYTES` or :data:`DRAIN_SECONDS` the connection is dropped instead."""
+    size = 0
+    with trio.CancelScope(shield=True), trio.move_on_after(DRAIN_SECONDS):
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > DRAIN_BYTES:
+                    return
+        except httpx.HTTPError:
+            return
 
 
 async def _aclose(iterator: AsyncIterator[bytes]) -> None:

@@ -41,8 +41,8 @@ from hubactors.model._types import (
     Usage,
     UsageEvent,
 )
-from hubactors.providers._base import Capabilities, Pricing
-from hubactors.providers._catalog import capabilities_for, pricing_for
+from hubactors.providers._base import Pricing
+from hubactors.providers._catalog import pricing_for
 
 PROVIDER = "simulated"
 PROBE_DELAY = 0.001
@@ -117,7 +117,6 @@ class SimulatedProvider:
         self._started_at = started_at
         self._requests = 0
         self._pricing = pricing_for(deployment)
-        self._capabilities = capabilities_for(deployment)
 
     @property
     def kind(self) -> str:
@@ -127,9 +126,6 @@ class SimulatedProvider:
     def requests(self) -> int:
         """How many requests (completions and streams) arrived so far."""
         return self._requests
-
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
 
     def pricing(self) -> Pricing:
         return self._pricing
@@ -169,14 +165,10 @@ class SimulatedProvider:
             finish_reason=reply.finish,
             raw_finish_reason=reply.finish.value,
             usage=reply.usage,
-            provider=PROVIDER,
-            deployment=self._deployment.name,
-            cost=self._cost(reply.usage),
-            latency=fate.latency,
         )
 
     @contextlib.asynccontextmanager
-    async def stream(self, request: ChatRequest) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+    async def open_stream(self, request: ChatRequest) -> AsyncIterator[AsyncIterator[StreamEvent]]:
         """Open a stream; its fate is drawn now, on arrival.
 
         The iterator yields ``StreamStart``, then (after ``ttft``, scaled like the drawn
@@ -344,12 +336,7 @@ class SimulatedProvider:
             await trio.sleep(ttft if fate.outcome == "error" else 0)
             raise fate.error
         reply = await self._checked_reply(request, fate)
-        yield StreamStart(
-            id=self._response_id(fate),
-            model=self._deployment.model,
-            provider=PROVIDER,
-            deployment=self._deployment.name,
-        )
+        yield StreamStart(id=self._response_id(fate), model=self._deployment.model)
         await trio.sleep(ttft)
         if self.in_outage():
             raise self._interrupted("")

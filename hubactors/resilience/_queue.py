@@ -8,7 +8,7 @@ import math
 
 import trio
 
-from hubactors.errors import RateLimitError
+from hubactors.errors import LocalRateLimitError
 
 
 class _Entry:
@@ -42,7 +42,7 @@ class RequestQueue:
     async def wait_turn(self, priority: int = 0, deadline: float | None = None) -> None:
         """Wait until woken in turn.
 
-        Raises :class:`~hubactors.errors.RateLimitError` at once when ``max_size`` requests
+        Raises :class:`~hubactors.errors.LocalRateLimitError` at once when ``max_size`` requests
         are already waiting (retryable), and when ``deadline`` (Trio clock) passes before
         the turn comes (not retryable: no time is left). Cancelled while waiting, it leaves
         the queue and later wakes go to the others; once woken it returns without another
@@ -50,7 +50,7 @@ class RequestQueue:
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._waiting >= self.max_size:
-            raise RateLimitError(
+            raise LocalRateLimitError(
                 f"queue full ({self.max_size} requests waiting)",
                 retryable=True,
             )
@@ -72,8 +72,8 @@ class RequestQueue:
         raise self._deadline_error()
 
     @staticmethod
-    def _deadline_error() -> RateLimitError:
-        return RateLimitError(
+    def _deadline_error() -> LocalRateLimitError:
+        return LocalRateLimitError(
             "deadline cannot be met while queued: every deployment stayed at its limit",
             retryable=False,
         )

@@ -17,7 +17,7 @@ import msgspec
 import trio
 
 from hubactors.config import DeploymentConfig, RateLimitAlgorithm
-from hubactors.errors import RateLimitError
+from hubactors.errors import LocalRateLimitError
 from hubactors.resilience._headers import parse_rate_limit_headers
 from hubactors.resilience._sliding_window import SlidingWindowLimiter
 from hubactors.resilience._token_bucket import TokenBucket
@@ -235,7 +235,7 @@ class RateLimiter:
     async def acquire(self, estimated_tokens: int, *, deadline: float | None = None) -> Reservation:
         """Wait until one request of ``estimated_tokens`` passes both limits and reserve it.
 
-        Raises :class:`~hubactors.errors.RateLimitError` (``retryable``, ``retry_after`` =
+        Raises :class:`~hubactors.errors.LocalRateLimitError` (``retryable``, ``retry_after`` =
         the estimated wait) at once when it could not pass before ``deadline``, and at the
         deadline if a change of limits made it late. Cancelled while waiting, it takes
         nothing and its place goes to the next waiter.
@@ -270,7 +270,7 @@ class RateLimiter:
                 wait, why = self._wait_behind(waiter, waiter.tokens, now)
             if deadline is not None and (now + wait > deadline or now >= deadline):
                 self._rejected += 1
-                raise RateLimitError(
+                raise LocalRateLimitError(
                     f"local rate limit: {why} would admit this request in {wait:.3g}s, "
                     "after its deadline",
                     deployment=self._name,

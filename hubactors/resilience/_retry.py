@@ -7,7 +7,7 @@ import random
 import msgspec
 
 from hubactors._timing import Backoff
-from hubactors.errors import ProviderError
+from hubactors.errors import AttemptError
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,14 +32,14 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
         """Seconds to wait before attempt number ``attempt`` (2 = the first retry), or
         ``None`` to give up.
 
-        Gives up when ``error`` is not a retryable :class:`~hubactors.errors.ProviderError`,
+        Gives up when ``error`` is not a retryable :class:`~hubactors.errors.AttemptError`,
         when ``attempt`` exceeds ``max_attempts``, when the provider asked for a longer wait
         than ``max_retry_after``, or when the wait would end at or after ``deadline``.
         Raises ``ValueError`` for an ``attempt`` below 2.
         """
         if attempt < 2:
             raise ValueError(f"attempt numbers retries from 2, got {attempt}")
-        if not isinstance(error, ProviderError) or not error.retryable:
+        if not isinstance(error, AttemptError) or not error.retryable:
             return None
         if attempt > self.max_attempts:
             return None

@@ -18,8 +18,8 @@ from hubactors import (
     ChatResponse,
     HubClosedError,
     HubConfigBuilder,
+    LocalRateLimitError,
     NoDeploymentAvailable,
-    RateLimitError,
     TextDelta,
 )
 from hubactors.errors import HubError
@@ -186,7 +186,7 @@ async def test_a_full_queue_fails_at_once_with_a_rate_limit_error(
         try:
             await hub.complete(ask())
             outcomes.append("ok")
-        except RateLimitError as exc:
+        except LocalRateLimitError as exc:
             outcomes.append(f"{exc.message} at {trio.current_time():.1f}")
 
     async with hubactors.open_hub(config) as hub, trio.open_nursery() as nursery:
@@ -209,7 +209,7 @@ async def test_a_deadline_the_rate_limit_cannot_meet_fails_at_once(
     async with hubactors.open_hub(config) as hub:
         await hub.complete(ask())  # takes the one request of this minute
         started = trio.current_time()
-        with pytest.raises(RateLimitError, match="deadline cannot be met") as info:
+        with pytest.raises(LocalRateLimitError, match="deadline cannot be met") as info:
             await hub.complete(ask(timeout=10.0))
         assert trio.current_time() - started < 0.5
         assert info.value.retry_after is not None and info.value.retry_after > 10.0

@@ -90,7 +90,7 @@ async def test_fixture_read_through_http_provider_matches_expected(
 
 async def check_stream(p: HttpProvider, expected: dict[str, Any]) -> None:
     accumulator = StreamAccumulator()
-    async with p.stream(REQUEST) as events:
+    async with p.open_stream(REQUEST) as events:
         first = True
         async for event in events:
             if first:
@@ -105,7 +105,7 @@ async def check_stream(p: HttpProvider, expected: dict[str, Any]) -> None:
 async def check_error(p: HttpProvider, want: dict[str, Any], *, stream: bool) -> None:
     with pytest.raises(ProviderError) as info:
         if stream:
-            async with p.stream(REQUEST) as events:
+            async with p.open_stream(REQUEST) as events:
                 async for _ in events:
                     pass
         else:

@@ -68,7 +68,7 @@ def provider(
 
 
 async def collect(p: HttpProvider, request: ChatRequest = REQUEST) -> list[StreamEvent]:
-    async with p.stream(request) as events:
+    async with p.open_stream(request) as events:
         return [event async for event in events]
 
 
@@ -87,8 +87,10 @@ async def test_complete_sends_the_request_and_parses_the_response(client_pool: C
     async with replay_server(Planned(fixture=TEXT_JSON)) as server:
         response = await provider(server.url, client_pool).complete(REQUEST)
     assert_matches(response, expected_for(FIXTURES / TEXT_JSON))
-    assert (response.provider, response.deployment) == ("openai", "primary")
-    assert response.cost == pytest.approx((16 * 1.0 + 363 * 4.0) / 1e6)
+    # The deployment stamps identity and cost; the provider prices by its codec's counting.
+    assert provider(server.url, client_pool).cost_of(response.usage) == pytest.approx(
+        (16 * 1.0 + 363 * 4.0) / 1e6
+    )
     sent = server.requests[0]
     assert (sent.method, sent.path) == ("POST", "/v1/chat/completions")
     assert sent.headers["authorization"] == f"Bearer {KEY}"
@@ -128,7 +130,6 @@ async def test_response_headers_reach_the_callback(client_pool: ClientPool) -> N
         await p.complete(REQUEST)
         await collect(p)
     assert [h["x-ratelimit-remaining-requests"] for h in seen] == ["41", "41"]
-    assert p.last_headers is not None and p.last_headers["x-ratelimit-remaining-requests"] == "41"
 
 
 async def test_error_status_raises_typed_error_for_complete_and_stream(
@@ -154,7 +155,7 @@ async def test_error_inside_the_stream_raises_from_iteration(client_pool: Client
     async with replay_server(Planned(body=body, content_type="text/event-stream")) as server:
         seen: list[StreamEvent] = []
         with pytest.raises(ServerError, match="The server had an error"):
-            async with provider(server.url, client_pool).stream(REQUEST) as events:
+            async with provider(server.url, client_pool).open_stream(REQUEST) as events:
                 async for event in events:
                     seen.append(event)
     assert TextDelta("Hel") in seen
@@ -206,7 +207,7 @@ async def test_cancelling_the_caller_closes_the_upstream(
     async with replay_server(SLOW) as server:
         got: list[StreamEvent] = []
         with trio.move_on_after(3):
-            async with provider(server.url, client_pool).stream(REQUEST) as events:
+            async with provider(server.url, client_pool).open_stream(REQUEST) as events:
                 async for event in events:
                     got.append(event)
         assert got and not isinstance(got[-1], Finish)
@@ -219,7 +220,7 @@ async def test_stopping_early_closes_the_upstream(
     client_pool: ClientPool, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with replay_server(SLOW) as server:
-        async with provider(server.url, client_pool).stream(REQUEST) as events:
+        async with provider(server.url, client_pool).open_stream(REQUEST) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
                     break
@@ -232,7 +233,7 @@ async def test_an_error_in_the_callers_block_closes_the_upstream(
 ) -> None:
     async with replay_server(SLOW) as server:
         with pytest.raises(LookupError):
-            async with provider(server.url, client_pool).stream(REQUEST) as events:
+            async with provider(server.url, client_pool).open_stream(REQUEST) as events:
                 async for _ in events:
                     raise LookupError("consumer failed")
         with trio.fail_after(1):
@@ -272,7 +273,7 @@ async def test_stall_mid_stream_is_an_idle_timeout(
     async with replay_server(Planned(fixture=TEXT_SSE, stall_after=5000)) as server:
         got: list[StreamEvent] = []
         with pytest.raises(StreamIdleTimeoutError):
-            async with provider(server.url, client_pool).stream(REQUEST) as events:
+            async with provider(server.url, client_pool).open_stream(REQUEST) as events:
                 async for event in events:
                     got.append(event)
                     stalled_since = trio.current_time()
@@ -339,21 +340,23 @@ async def test_unanswered_connect_is_a_connect_timeout(
 
 
 @pytest.mark.parametrize("framing", ["chunked", "close"])
-async def test_cut_connection_is_interrupted_with_partial_text(
+async def test_cut_connection_is_interrupted_after_what_it_delivered(
     client_pool: ClientPool, framing: Any
 ) -> None:
+    # What reached the caller (``partial_text``) is the hub's to say: see
+    # tests/hub/test_streams_over_http.py.
     plan = Planned(fixture=TEXT_SSE, framing=framing, cut_after=20_000, split=500)
     async with replay_server(plan) as server:
         delivered: list[str] = []
         with pytest.raises(StreamInterruptedError) as info:
-            async with provider(server.url, client_pool).stream(REQUEST) as events:
+            async with provider(server.url, client_pool).open_stream(REQUEST) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         delivered.append(event.text)
     full = expected_for(FIXTURES / TEXT_SSE)["text"]
-    assert info.value.partial_text == "".join(delivered)
-    assert info.value.partial_text and full.startswith(info.value.partial_text)
+    assert delivered and full.startswith("".join(delivered))
     assert info.value.deployment == "primary"
+    assert info.value.retryable
 
 
 async def test_connection_closed_before_headers_is_a_connection_error(

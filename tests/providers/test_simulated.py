@@ -63,7 +63,7 @@ async def outcomes(p: SimulatedProvider, n: int, request: ChatRequest | None = N
 async def collect(p: SimulatedProvider, request: ChatRequest) -> list[tuple[float, StreamEvent]]:
     """Every event of one stream with the Trio time it arrived."""
     events: list[tuple[float, StreamEvent]] = []
-    async with p.stream(request) as stream:
+    async with p.open_stream(request) as stream:
         async for event in stream:
             events.append((trio.current_time(), event))
     return events
@@ -124,9 +124,8 @@ async def timed(p: SimulatedProvider, n: int) -> list[float]:
     samples: list[float] = []
     for _ in range(n):
         start = trio.current_time()
-        response = await p.complete(ask())
+        await p.complete(ask())
         elapsed = trio.current_time() - start
-        assert response.latency == pytest.approx(elapsed)
         samples.append(elapsed)
     return samples
 
@@ -270,25 +269,22 @@ async def test_health_checks_do_not_shift_request_fates(
 # --- responses -----------------------------------------------------------------------------
 
 
-async def test_response_reports_usage_cost_and_where_it_was_served(
+async def test_response_reports_usage_priced_by_the_deployments_catalog_entry(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     p = provider("sim-large", output_tokens=10)
     response = await p.complete(ask("x" * 400))
     assert response.usage.input_tokens == 100
     assert response.usage.output_tokens == 10
-    assert response.cost == pytest.approx(pricing_for(_config("sim-large")).cost(100, 10))
-    assert response.cost > 0
-    assert (response.provider, response.deployment, response.model) == (
-        "simulated",
-        "sim-1",
-        "sim-large",
-    )
+    # Identity and cost are stamped by the deployment that serves it; the provider prices.
+    expected = pricing_for(_config("sim-large")).cost(100, 10)
+    assert p.cost_of(response.usage) == pytest.approx(expected)
+    assert p.cost_of(response.usage) > 0
+    assert response.model == "sim-large"
     assert response.finish_reason is FinishReason.STOP
     assert response.id.startswith("sim-sim-1-")
     assert p.kind == "simulated"
     assert p.pricing() == pricing_for(_config("sim-large"))
-    assert p.capabilities().context_window > 0
     assert p.requests == 1
 
 
@@ -395,7 +391,7 @@ async def test_stream_events_come_in_order_with_ttft_and_inter_token_timing(
     assert times[1:7] == pytest.approx([0.2 + 0.05 * i for i in range(6)])
     start_event = events[0][1]
     assert isinstance(start_event, StreamStart)
-    assert (start_event.provider, start_event.deployment) == ("simulated", "sim-1")
+    assert start_event.model == "sim-small"  # identity is the deployment's to stamp
     text = "".join(e.text for _, e in events if isinstance(e, TextDelta))
     assert text == (await provider(seed=8, **sim).complete(ask())).text
     usage, finish = events[-2][1], events[-1][1]
@@ -451,7 +447,7 @@ async def test_stream_failures_raise_from_the_iterator_before_any_event(
     autojump_clock: trio.testing.MockClock, sim: dict[str, Any], error: type[Exception]
 ) -> None:
     seen: list[StreamEvent] = []
-    async with provider(**sim).stream(ask()) as stream:
+    async with provider(**sim).open_stream(ask()) as stream:
         with pytest.raises(error):
             async for event in stream:
                 seen.append(event)
@@ -470,7 +466,7 @@ async def test_outage_starting_mid_stream_interrupts_it_with_the_partial_text(
     )
     texts: list[str] = []
     with pytest.raises(StreamInterruptedError) as info:
-        async with p.stream(ask()) as stream:
+        async with p.open_stream(ask()) as stream:
             async for event in stream:
                 if isinstance(event, TextDelta):
                     texts.append(event.text)
@@ -482,7 +478,7 @@ async def test_outage_starting_mid_stream_interrupts_it_with_the_partial_text(
 async def test_leaving_a_stream_early_stops_it(autojump_clock: trio.testing.MockClock) -> None:
     p = provider(output_tokens=50, inter_token_delay=1.0, distribution="fixed")
     start = trio.current_time()
-    async with p.stream(ask()) as stream:
+    async with p.open_stream(ask()) as stream:
         async for event in stream:
             if isinstance(event, TextDelta):
                 break

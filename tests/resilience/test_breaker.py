@@ -2,6 +2,7 @@ import pytest
 
 from hubactors.config import BreakerConfig
 from hubactors.errors import (
+    AttemptTimeoutError,
     AuthenticationError,
     CircuitOpenError,
     ConnectTimeoutError,
@@ -215,9 +216,8 @@ def test_on_change_reports_every_transition() -> None:
     [
         ServerError("boom", status=500),
         ProviderConnectionError("refused"),
-        DeploymentCrashedError("crashed"),
         ConnectTimeoutError("slow"),
-        TotalTimeoutError("deadline"),
+        AttemptTimeoutError("slow attempt"),
         StreamInterruptedError("cut"),
     ],
 )
@@ -236,6 +236,9 @@ def test_counts_as_failure(error: BaseException) -> None:
         NotFoundError("404"),
         ContentFilterError("blocked"),
         CircuitOpenError("open"),
+        # Local conditions say nothing about the provider's health.
+        DeploymentCrashedError("crashed"),
+        TotalTimeoutError("deadline"),
         ValueError("a bug"),
         KeyboardInterrupt(),
     ],

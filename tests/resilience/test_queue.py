@@ -2,7 +2,7 @@ import pytest
 import trio
 import trio.testing
 
-from hubactors.errors import RateLimitError
+from hubactors.errors import LocalRateLimitError
 from hubactors.resilience import RequestQueue
 
 
@@ -61,7 +61,7 @@ async def test_full_queue_refuses_at_once(autojump_clock: trio.testing.MockClock
     async with trio.open_nursery() as nursery:
         await enqueue(nursery, queue, order, "a", 0)
         await enqueue(nursery, queue, order, "b", 0)
-        with pytest.raises(RateLimitError, match="queue full") as caught:
+        with pytest.raises(LocalRateLimitError, match="queue full") as caught:
             await queue.wait_turn(0)
         assert caught.value.retryable
         queue.wake_all()
@@ -71,7 +71,7 @@ async def test_deadline_passing_while_queued_raises(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     queue = RequestQueue(10)
-    with pytest.raises(RateLimitError, match="deadline cannot be met while queued") as caught:
+    with pytest.raises(LocalRateLimitError, match="deadline cannot be met while queued") as caught:
         await queue.wait_turn(0, deadline=3.0)
     assert trio.current_time() == 3.0
     assert not caught.value.retryable
@@ -83,7 +83,7 @@ async def test_deadline_already_past_raises_at_once(
 ) -> None:
     queue = RequestQueue(10)
     await trio.sleep(5)
-    with pytest.raises(RateLimitError, match="deadline"):
+    with pytest.raises(LocalRateLimitError, match="deadline"):
         await queue.wait_turn(0, deadline=4.0)
     assert trio.current_time() == 5.0
 
@@ -104,7 +104,7 @@ async def test_expired_waiter_does_not_take_a_later_wake(
 
 
 async def _expect_deadline_error(queue: RequestQueue, deadline: float) -> None:
-    with pytest.raises(RateLimitError):
+    with pytest.raises(LocalRateLimitError):
         await queue.wait_turn(0, deadline)
 
 

@@ -3,7 +3,7 @@ import trio
 import trio.testing
 
 from hubactors.config import DeploymentConfig
-from hubactors.errors import RateLimitError
+from hubactors.errors import LocalRateLimitError
 from hubactors.resilience import RateLimiter, Reservation
 
 NOON = 1717243200.0
@@ -190,7 +190,7 @@ async def test_unmeetable_deadline_fails_at_once(autojump_clock: trio.testing.Mo
     limiter = RateLimiter(rpm=1, name="dep-a")
     await limiter.acquire(0)
     start = trio.current_time()
-    with pytest.raises(RateLimitError) as caught:
+    with pytest.raises(LocalRateLimitError) as caught:
         await limiter.acquire(0, deadline=start + 5)
     assert trio.current_time() == start
     error = caught.value
@@ -212,7 +212,7 @@ async def test_unmeetable_deadline_behind_other_waiters_fails_at_once(
         await trio.testing.wait_all_tasks_blocked()
         assert limiter.waiting == 1
         start = trio.current_time()
-        with pytest.raises(RateLimitError, match="tokens per minute"):
+        with pytest.raises(LocalRateLimitError, match="tokens per minute"):
             # Behind 300 tokens it would need until t=60.
             await limiter.acquire(300, deadline=start + 45)
         assert trio.current_time() == start
