@@ -251,12 +251,12 @@ def _image_part(raw: Mapping[str, Any], field: str) -> ImagePart:
         fail(detail_field, f"must be one of auto, low, high, got {detail!r}")
     url = check_str(url, url_field)
     if url[:5].lower() == "data:":
-        media_type, data = _split_data_url(url, url_field)
+        media_type, data = split_data_url(url, url_field)
         return ImagePart(data=data, media_type=media_type, detail=detail)
     return ImagePart(url=check_image_url(url, url_field), detail=detail)
 
 
-def _split_data_url(url: str, field: str) -> tuple[str, str]:
+def split_data_url(url: str, field: str) -> tuple[str, str]:
     """``data:image/png;base64,AAAA`` -> ``("image/png", "AAAA")``, both checked."""
     header, comma, data = url[5:].partition(",")
     if not comma:

@@ -42,8 +42,8 @@ from hubactors.model._types import (
 )
 from hubactors.providers._sse import SSEEvent
 from hubactors.providers.codecs._common import Endpoint, Secret
-from hubactors.providers.codecs._wire import PartialArguments
 from hubactors.providers.codecs.gemini import CODEC, SIGNATURE_PLACEHOLDER
+from hubactors.providers.codecs.gemini._partial_args import PartialArguments
 from tests.providers._expected import accumulate, decode_stream
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"

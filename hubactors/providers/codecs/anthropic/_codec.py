@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
 from hubactors._timing import parse_retry_after
 from hubactors.errors import InvalidRequestError, ProviderError
 from hubactors.model._types import (
@@ -35,8 +33,17 @@ from hubactors.model._types import (
     ToolResultPart,
 )
 from hubactors.providers._base import UsageConvention
-from hubactors.providers.codecs._common import Endpoint, HttpRequestSpec, encode_body
-from hubactors.providers.codecs._wire import body_excerpt, decode, split_data_url
+from hubactors.providers.codecs._common import (
+    Endpoint,
+    HttpRequestSpec,
+    decode,
+    decode_or_none,
+    encode_body,
+    first_header,
+    inline_data,
+    request_headers,
+    status_message,
+)
 from hubactors.providers.codecs.anthropic._stream import AnthropicStreamDecoder
 from hubactors.providers.codecs.anthropic._wire import (
     EVENT,
@@ -50,7 +57,6 @@ from hubactors.providers.codecs.anthropic._wire import (
 
 __all__ = ["CODEC", "AnthropicCodec", "AnthropicStreamDecoder"]
 
-DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 JSON_OBJECT_INSTRUCTION = "Respond with a single valid JSON object and nothing else."
@@ -64,7 +70,7 @@ def _image_block(part: ImagePart, field: str) -> dict[str, Any]:
             raise InvalidRequestError("inline image data needs a media_type", field=field)
         source = {"type": "base64", "media_type": part.media_type, "data": part.data}
     elif part.url:
-        inline = split_data_url(part.url)
+        inline = inline_data(part.url, field)
         if inline is not None:
             source = {"type": "base64", "media_type": inline[0], "data": inline[1]}
         else:
@@ -170,16 +176,11 @@ def _body(request: ChatRequest, endpoint: Endpoint) -> dict[str, Any]:
     return body
 
 
-def _headers(endpoint: Endpoint) -> dict[str, str]:
-    headers = {"anthropic-version": endpoint.api_version or API_VERSION}
-    headers.update(endpoint.headers)
-    if endpoint.api_key:
-        headers["x-api-key"] = endpoint.api_key.reveal()
-    return headers
-
-
-def _base(endpoint: Endpoint) -> str:
-    return (endpoint.base_url or DEFAULT_BASE_URL).rstrip("/")
+def _headers(endpoint: Endpoint, *, json_body: bool = False) -> dict[str, str]:
+    defaults = {"anthropic-version": endpoint.api_version or API_VERSION}
+    if json_body:
+        defaults["content-type"] = "application/json"
+    return request_headers(endpoint, defaults, "x-api-key")
 
 
 # --- the codec -----------------------------------------------------------------------------
@@ -193,18 +194,16 @@ class AnthropicCodec:
 
     def build_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequestSpec:
         """``POST {base}/v1/messages``; ``InvalidRequestError`` for what it cannot express."""
-        headers = _headers(endpoint)
-        headers["content-type"] = "application/json"
         return HttpRequestSpec(
             method="POST",
-            url=f"{_base(endpoint)}/v1/messages",
-            headers=headers,
+            url=f"{endpoint.base_url}/v1/messages",
+            headers=_headers(endpoint, json_body=True),
             body=encode_body(_body(request, endpoint), endpoint),
         )
 
     def parse_response(self, body: bytes, endpoint: Endpoint) -> ChatResponse:
         """A Message body as a response; a malformed body raises ``ServerError``."""
-        message = decode(MESSAGE, body, endpoint, self.name)
+        message = decode(MESSAGE, body, endpoint)
         text: list[str] = []
         reasoning: list[str] = []
         calls: list[ToolCall] = []
@@ -221,11 +220,11 @@ class AnthropicCodec:
             model=message.model,
             text="".join(text),
             tool_calls=calls,
-            finish_reason=finish_reason(message.stop_reason),
+            finish_reason=finish_reason(message.stop_reason, bool(calls)),
             raw_finish_reason=message.stop_reason,
             usage=usage_from(message.usage),
             reasoning="".join(reasoning) or None,
-            provider=self.name,
+            provider=endpoint.provider,
             deployment=endpoint.deployment,
         )
 
@@ -236,25 +235,21 @@ class AnthropicCodec:
         self, status: int, headers: Mapping[str, str], body: bytes, endpoint: Endpoint
     ) -> ProviderError:
         """``{"type": "error", "error": {"type", "message"}, "request_id"}`` as a typed error."""
-        request_id = {k.lower(): v for k, v in headers.items()}.get("request-id")
-        try:
-            envelope = EVENT.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            envelope = WireEvent()
-        detail = envelope.error or WireErrorDetail(message=body_excerpt(body))
+        envelope = decode_or_none(EVENT, body) or WireEvent()
+        detail = envelope.error or WireErrorDetail(message=status_message(status, body, endpoint))
         return build_error(
             detail.type,
             detail.message,
             endpoint,
             status=status,
             retry_after=parse_retry_after(headers),
-            request_id=envelope.request_id or request_id,
+            request_id=envelope.request_id or first_header(headers, "request-id"),
         )
 
     def health_request(self, endpoint: Endpoint) -> HttpRequestSpec:
         """``GET {base}/v1/models``: cheap, authenticated, no tokens spent."""
         return HttpRequestSpec(
-            method="GET", url=f"{_base(endpoint)}/v1/models", headers=_headers(endpoint)
+            method="GET", url=f"{endpoint.base_url}/v1/models", headers=_headers(endpoint)
         )
 
 

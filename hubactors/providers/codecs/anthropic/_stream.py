@@ -6,13 +6,10 @@ from typing import Any
 
 import msgspec
 
-from hubactors.errors import ServerError, StreamInterruptedError
 from hubactors.model._types import (
     Finish,
-    FinishReason,
     ReasoningDelta,
     StreamEvent,
-    StreamStart,
     TextDelta,
     ToolCall,
     ToolCallComplete,
@@ -20,13 +17,13 @@ from hubactors.model._types import (
     UsageEvent,
 )
 from hubactors.providers._sse import SSEEvent
-from hubactors.providers.codecs._common import Endpoint
-from hubactors.providers.codecs._wire import (
-    clean_message,
+from hubactors.providers.codecs._common import (
+    Endpoint,
     decode,
     encode_arguments,
-    error_kwargs,
     parse_arguments,
+    stream_interrupted,
+    stream_start,
 )
 from hubactors.providers.codecs.anthropic._wire import (
     EVENT,
@@ -54,7 +51,9 @@ class AnthropicStreamDecoder:
     """Decodes one Messages event stream; ``message_stop`` is its terminal event.
 
     Tool-use inputs are assembled from ``input_json_delta`` fragments and parsed when their
-    block stops; ``server_tool_use`` blocks run on Anthropic's side and are left out.
+    block stops (input that is not a JSON object, e.g. cut short by ``max_tokens``, is kept
+    as ``{"_raw": text}``); ``server_tool_use`` blocks run on Anthropic's side and are left
+    out.
     """
 
     def __init__(self, endpoint: Endpoint) -> None:
@@ -65,26 +64,18 @@ class AnthropicStreamDecoder:
         self._stop_reason: str | None = None
         self._tools: dict[int, _ToolBlock] = {}
         self._calls = 0
-        self._bad_input: list[str] = []
         self._text: list[str] = []
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         """Events for one SSE event; an ``error`` event raises its typed ``ProviderError``."""
         if self._done:
             return []
-        data = decode(EVENT, event.data, self._endpoint, "anthropic")
+        data = decode(EVENT, event.data, self._endpoint)
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
             message = data.message or WireMessage()
-            out.append(
-                StreamStart(
-                    id=message.id,
-                    model=message.model,
-                    provider="anthropic",
-                    deployment=self._endpoint.deployment,
-                )
-            )
+            out.append(stream_start(self._endpoint, message.id, message.model))
         match data.type:
             case "message_start" if data.message is not None:
                 self._usage = merge_usage(self._usage, data.message.usage or WireUsage())
@@ -112,11 +103,7 @@ class AnthropicStreamDecoder:
         """Nothing if ``message_stop`` came; otherwise raises ``StreamInterruptedError``."""
         if self._done:
             return []
-        raise StreamInterruptedError(
-            "the stream ended before message_stop",
-            partial_text="".join(self._text),
-            **error_kwargs(self._endpoint, "anthropic"),
-        )
+        raise stream_interrupted(self._endpoint, "the stream ended before message_stop", self._text)
 
     def _block_start(self, index: int, block: WireBlock, out: list[StreamEvent]) -> None:
         if block.type == "text" and block.text:
@@ -145,12 +132,7 @@ class AnthropicStreamDecoder:
         tool = self._tools.pop(index, None)
         if tool is None:
             return
-        try:
-            arguments = parse_arguments("".join(tool.json))
-        except ValueError as exc:
-            # Possibly cut short by max_tokens: only an error if the stream says otherwise.
-            self._bad_input.append(f"{tool.name}: {exc}")
-            return
+        arguments = parse_arguments("".join(tool.json))
         if not tool.json and isinstance(tool.start_input, dict) and tool.start_input:
             arguments = tool.start_input
             out.append(ToolCallDelta(index=tool.index, arguments=encode_arguments(arguments)))
@@ -159,14 +141,7 @@ class AnthropicStreamDecoder:
 
     def _finish(self) -> list[StreamEvent]:
         self._done = True
-        reason = finish_reason(self._stop_reason)
-        if self._bad_input and reason is not FinishReason.LENGTH:
-            raise ServerError(
-                clean_message("invalid tool input: " + "; ".join(self._bad_input), self._endpoint),
-                retryable=False,
-                error_type="invalid_tool_input",
-                **error_kwargs(self._endpoint, "anthropic"),
-            )
+        reason = finish_reason(self._stop_reason, self._calls > 0)
         return [
             UsageEvent(usage_from(self._usage)),
             Finish(finish_reason=reason, raw_finish_reason=self._stop_reason),

@@ -6,14 +6,12 @@ break us), stop-reason and usage normalization, and the error mapping.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
 from hubactors.errors import (
     AuthenticationError,
-    ContextLengthError,
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
@@ -23,8 +21,13 @@ from hubactors.errors import (
     error_from_status,
 )
 from hubactors.model._types import FinishReason, Usage
-from hubactors.providers.codecs._common import Endpoint
-from hubactors.providers.codecs._wire import clean_message, error_kwargs
+from hubactors.providers.codecs._common import (
+    Endpoint,
+    clean_message,
+    context_length_or,
+    error_kwargs,
+    normalize_finish,
+)
 
 
 class WireUsage(msgspec.Struct):
@@ -101,13 +104,10 @@ _ERRORS: dict[str, tuple[type[ProviderError], int]] = {
     "timeout_error": (ServerError, 504),
     "overloaded_error": (ServerError, 529),
 }
-_CONTEXT_LENGTH = re.compile(
-    r"prompt is too long|exceeds? (the )?context (limit|window)|context length", re.IGNORECASE
-)
 
 
-def finish_reason(raw: str | None) -> FinishReason:
-    return _FINISH.get(raw or "", FinishReason.STOP)
+def finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
+    return normalize_finish(_FINISH, raw, has_tool_calls)
 
 
 def usage_from(wire: WireUsage | None) -> Usage:
@@ -142,14 +142,12 @@ def build_error(
     known = _ERRORS.get(error_type)
     if status is None:
         status = known[1] if known else None
-    cls = known[0] if known else error_from_status(status or 500)
-    if cls is ProviderInvalidRequestError and _CONTEXT_LENGTH.search(message):
-        cls = ContextLengthError
+    cls = context_length_or(known[0] if known else error_from_status(status or 500), message)
     return cls(
         clean_message(message or f"{error_type or 'unknown'} error", endpoint),
         status=status,
         error_type=error_type or None,
         retry_after=retry_after,
         request_id=request_id,
-        **error_kwargs(endpoint, "anthropic"),
+        **error_kwargs(endpoint),
     )

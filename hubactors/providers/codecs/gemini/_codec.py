@@ -28,8 +28,6 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
 from hubactors.errors import InvalidRequestError, ProviderError, ServerError
 from hubactors.model._types import (
     ChatRequest,
@@ -42,8 +40,17 @@ from hubactors.model._types import (
     ToolResultPart,
 )
 from hubactors.providers._base import UsageConvention
-from hubactors.providers.codecs._common import Endpoint, HttpRequestSpec, encode_body
-from hubactors.providers.codecs._wire import body_excerpt, decode, error_kwargs, split_data_url
+from hubactors.providers.codecs._common import (
+    Endpoint,
+    HttpRequestSpec,
+    decode,
+    decode_or_none,
+    encode_body,
+    error_kwargs,
+    inline_data,
+    request_headers,
+    status_message,
+)
 from hubactors.providers.codecs.gemini._stream import GeminiStreamDecoder
 from hubactors.providers.codecs.gemini._wire import (
     ERROR_BODY,
@@ -58,7 +65,6 @@ from hubactors.providers.codecs.gemini._wire import (
 
 __all__ = ["CODEC", "GeminiCodec", "GeminiStreamDecoder"]
 
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
 SIGNATURE_PLACEHOLDER = "skip_thought_signature_validator"
 
@@ -72,7 +78,7 @@ def _image(part: ImagePart, field: str) -> dict[str, Any]:
         return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
     if not part.url:
         raise InvalidRequestError("an image needs a url or data", field=field)
-    inline = split_data_url(part.url)
+    inline = inline_data(part.url, field)
     if inline is not None:
         return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
     file: dict[str, str] = {"fileUri": part.url}
@@ -204,15 +210,12 @@ def _body(request: ChatRequest) -> dict[str, Any]:
 
 
 def _root(endpoint: Endpoint) -> str:
-    base = (endpoint.base_url or DEFAULT_BASE_URL).rstrip("/")
-    return f"{base}/{endpoint.api_version or DEFAULT_API_VERSION}"
+    return f"{endpoint.base_url}/{endpoint.api_version or DEFAULT_API_VERSION}"
 
 
-def _headers(endpoint: Endpoint) -> dict[str, str]:
-    headers = dict(endpoint.headers)
-    if endpoint.api_key:
-        headers["x-goog-api-key"] = endpoint.api_key.reveal()
-    return headers
+def _headers(endpoint: Endpoint, *, json_body: bool = False) -> dict[str, str]:
+    defaults = {"content-type": "application/json"} if json_body else {}
+    return request_headers(endpoint, defaults, "x-goog-api-key")
 
 
 # --- the codec -----------------------------------------------------------------------------
@@ -232,12 +235,10 @@ class GeminiCodec:
         """
         model = urllib.parse.quote(endpoint.model.removeprefix("models/"), safe="-._~@")
         method = "streamGenerateContent?alt=sse" if request.stream else "generateContent"
-        headers = _headers(endpoint)
-        headers["content-type"] = "application/json"
         return HttpRequestSpec(
             method="POST",
             url=f"{_root(endpoint)}/models/{model}:{method}",
-            headers=headers,
+            headers=_headers(endpoint, json_body=True),
             body=encode_body(_body(request), endpoint),
         )
 
@@ -247,14 +248,14 @@ class GeminiCodec:
         Raises ``ContentFilterError`` when the prompt was blocked (``promptFeedback``), a
         typed ``ProviderError`` for an error object, ``ServerError`` for a malformed body.
         """
-        response = decode(RESPONSE, body, endpoint, self.name)
+        response = decode(RESPONSE, body, endpoint)
         if response.error is not None:
             raise build_error(response.error, endpoint, None, {})
         if not response.candidates:
             blocked = blocked_error(response.prompt_feedback, endpoint)
             if blocked is not None:
                 raise blocked
-            raise ServerError("Gemini returned no candidates", **error_kwargs(endpoint, self.name))
+            raise ServerError("Gemini returned no candidates", **error_kwargs(endpoint))
         candidate = response.candidates[0]
         text: list[str] = []
         reasoning: list[str] = []
@@ -274,7 +275,7 @@ class GeminiCodec:
             raw_finish_reason=candidate.finish_reason,
             usage=usage_from(response.usage_metadata),
             reasoning="".join(reasoning) or None,
-            provider=self.name,
+            provider=endpoint.provider,
             deployment=endpoint.deployment,
         )
 
@@ -285,13 +286,10 @@ class GeminiCodec:
         self, status: int, headers: Mapping[str, str], body: bytes, endpoint: Endpoint
     ) -> ProviderError:
         """``{"error": {"code", "message", "status", "details"}}`` as a typed error."""
-        try:
-            parsed = ERROR_BODY.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            parsed = WireResponse()
+        parsed = decode_or_none(ERROR_BODY, body) or WireResponse()
         if isinstance(parsed, list):
             parsed = parsed[0] if parsed else WireResponse()
-        error = parsed.error or WireError(message=body_excerpt(body))
+        error = parsed.error or WireError(message=status_message(status, body, endpoint))
         return build_error(error, endpoint, status, headers)
 
     def health_request(self, endpoint: Endpoint) -> HttpRequestSpec:

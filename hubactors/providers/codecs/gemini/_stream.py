@@ -6,12 +6,11 @@ from typing import Any
 
 import msgspec
 
-from hubactors.errors import ServerError, StreamInterruptedError
+from hubactors.errors import ServerError
 from hubactors.model._types import (
     Finish,
     ReasoningDelta,
     StreamEvent,
-    StreamStart,
     TextDelta,
     ToolCall,
     ToolCallComplete,
@@ -19,14 +18,16 @@ from hubactors.model._types import (
     UsageEvent,
 )
 from hubactors.providers._sse import SSEEvent
-from hubactors.providers.codecs._common import Endpoint
-from hubactors.providers.codecs._wire import (
-    PartialArguments,
+from hubactors.providers.codecs._common import (
+    Endpoint,
     clean_message,
     decode,
     encode_arguments,
     error_kwargs,
+    stream_interrupted,
+    stream_start,
 )
+from hubactors.providers.codecs.gemini._partial_args import PartialArguments
 from hubactors.providers.codecs.gemini._wire import (
     RESPONSE,
     WireFunctionCall,
@@ -73,21 +74,14 @@ class GeminiStreamDecoder:
         """Events for one chunk; an error object or a blocked prompt raises a typed error."""
         if not event.data.strip():
             return []
-        chunk = decode(RESPONSE, event.data, self._endpoint, "gemini")
+        chunk = decode(RESPONSE, event.data, self._endpoint)
         if chunk.error is not None:
             raise build_error(chunk.error, self._endpoint, None, {})
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
             model = chunk.model_version or self._endpoint.model
-            out.append(
-                StreamStart(
-                    id=chunk.response_id,
-                    model=model,
-                    provider="gemini",
-                    deployment=self._endpoint.deployment,
-                )
-            )
+            out.append(stream_start(self._endpoint, chunk.response_id, model))
         if chunk.usage_metadata is not None:
             self._usage = chunk.usage_metadata
         if not chunk.candidates:
@@ -105,10 +99,8 @@ class GeminiStreamDecoder:
     def close(self) -> list[StreamEvent]:
         """Usage and ``Finish``; ``StreamInterruptedError`` if no chunk had a finishReason."""
         if self._finish_reason is None:
-            raise StreamInterruptedError(
-                "the stream ended before a finishReason",
-                partial_text="".join(self._text),
-                **error_kwargs(self._endpoint, "gemini"),
+            raise stream_interrupted(
+                self._endpoint, "the stream ended before a finishReason", self._text
             )
         out: list[StreamEvent] = []
         self._complete(out)
@@ -168,7 +160,7 @@ class GeminiStreamDecoder:
                 ),
                 retryable=False,
                 error_type="malformed_response",
-                **error_kwargs(self._endpoint, "gemini"),
+                **error_kwargs(self._endpoint),
             ) from None
 
     def _complete(self, out: list[StreamEvent]) -> None:

@@ -6,7 +6,6 @@ Typed msgspec structs for decoding ``GenerateContentResponse`` chunks and error 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +15,6 @@ from hubactors._timing import parse_duration, parse_retry_after
 from hubactors.errors import (
     AuthenticationError,
     ContentFilterError,
-    ContextLengthError,
     NotFoundError,
     PermissionDeniedError,
     ProviderError,
@@ -26,8 +24,13 @@ from hubactors.errors import (
     error_from_status,
 )
 from hubactors.model._types import FinishReason, Usage
-from hubactors.providers.codecs._common import Endpoint
-from hubactors.providers.codecs._wire import clean_message, error_kwargs
+from hubactors.providers.codecs._common import (
+    Endpoint,
+    clean_message,
+    context_length_or,
+    error_kwargs,
+    normalize_finish,
+)
 
 
 class WirePartialArg(msgspec.Struct, rename="camel"):
@@ -126,15 +129,10 @@ _STATUS: dict[str, type[ProviderError]] = {
     "DEADLINE_EXCEEDED": ServerError,
     "UNKNOWN": ServerError,
 }
-_CONTEXT_LENGTH = re.compile(
-    r"input token count.*exceeds|exceeds the maximum number of tokens|context (window|length)",
-    re.IGNORECASE,
-)
 
 
 def finish_reason(raw: str | None, has_calls: bool) -> FinishReason:
-    reason = _FINISH.get(raw or "", FinishReason.STOP)
-    return FinishReason.TOOL_CALLS if reason is FinishReason.STOP and has_calls else reason
+    return normalize_finish(_FINISH, raw, has_calls)
 
 
 def usage_from(wire: WireUsage | None) -> Usage:
@@ -157,8 +155,7 @@ def build_error(
     cls = _STATUS.get(error.status) or error_from_status(status or 500)
     if reason and reason.startswith("API_KEY_") and not issubclass(cls, AuthenticationError):
         cls = AuthenticationError
-    if cls is ProviderInvalidRequestError and _CONTEXT_LENGTH.search(error.message):
-        cls = ContextLengthError
+    cls = context_length_or(cls, error.message)
     delay = next((d.retry_delay for d in error.details if d.retry_delay), None)
     retry_after = parse_duration(delay) if delay else None
     if retry_after is None:
@@ -169,7 +166,7 @@ def build_error(
         error_type=error.status or None,
         code=reason,
         retry_after=retry_after,
-        **error_kwargs(endpoint, "gemini"),
+        **error_kwargs(endpoint),
     )
 
 
@@ -180,5 +177,5 @@ def blocked_error(feedback: WirePromptFeedback | None, endpoint: Endpoint) -> Pr
     return ContentFilterError(
         clean_message(f"Gemini blocked the prompt ({feedback.block_reason}){detail}", endpoint),
         error_type=feedback.block_reason,
-        **error_kwargs(endpoint, "gemini"),
+        **error_kwargs(endpoint),
     )

@@ -9,7 +9,6 @@ from hubactors.providers.codecs.openai._codec import (
     ChatCompletionsStreamDecoder,
     OpenAICodec,
     OpenAICompatibleCodec,
-    parse_arguments,
 )
 
 __all__ = [
@@ -21,5 +20,4 @@ __all__ = [
     "ChatCompletionsStreamDecoder",
     "OpenAICodec",
     "OpenAICompatibleCodec",
-    "parse_arguments",
 ]

@@ -8,8 +8,8 @@ vLLM, Ollama...; ``base_url`` required, the key optional).
 Decisions worth knowing:
 
 - Tool-call arguments that are not a JSON object (invalid JSON, e.g. cut off by
-  ``max_tokens``) are kept as ``{"_raw": "<the text>"}`` instead of failing the response;
-  empty arguments are ``{}``.
+  ``max_tokens``) are kept as ``{"_raw": "<the text>"}``, as every codec keeps them
+  (:func:`~hubactors.providers.codecs._common.parse_arguments`); empty arguments are ``{}``.
 - A refusal is returned as the text with ``finish_reason`` ``content_filter`` (the raw
   reason kept as sent).
 - Tool calls with a raw reason of ``stop`` (OpenAI does this when ``tool_choice`` names a
@@ -21,14 +21,11 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import http
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import msgspec
-
-from hubactors.errors import ConfigError, InvalidRequestError, ProviderError
+from hubactors.errors import InvalidRequestError, ProviderError
 from hubactors.model._types import (
     ChatRequest,
     ChatResponse,
@@ -41,10 +38,17 @@ from hubactors.model._types import (
     ToolResultPart,
 )
 from hubactors.providers._base import OPENAI_USAGE
-from hubactors.providers.codecs._common import Endpoint, HttpRequestSpec, encode_body
+from hubactors.providers.codecs._common import (
+    Endpoint,
+    HttpRequestSpec,
+    decode_or_none,
+    encode_arguments,
+    encode_body,
+    request_headers,
+    status_message,
+)
 from hubactors.providers.codecs.openai import _wire as wire
 from hubactors.providers.codecs.openai._stream import ChatCompletionsStreamDecoder
-from hubactors.providers.codecs.openai._wire import parse_arguments
 
 __all__ = [
     "AZURE",
@@ -55,7 +59,6 @@ __all__ = [
     "ChatCompletionsStreamDecoder",
     "OpenAICodec",
     "OpenAICompatibleCodec",
-    "parse_arguments",
 ]
 
 # --- request building ----------------------------------------------------------------------
@@ -77,11 +80,10 @@ def _image(part: ImagePart, field: str) -> dict[str, Any]:
 def _tool_call(part: ToolCallPart, field: str) -> dict[str, Any]:
     if not part.id:
         raise InvalidRequestError("this API needs an id on every tool call", field=f"{field}.id")
-    arguments = msgspec.json.encode(part.arguments).decode()
     return {
         "id": part.id,
         "type": "function",
-        "function": {"name": part.name, "arguments": arguments},
+        "function": {"name": part.name, "arguments": encode_arguments(part.arguments)},
     }
 
 
@@ -182,28 +184,15 @@ class OpenAICodec:
 
     name = "openai"
     usage_convention = OPENAI_USAGE
-    default_base_url: str | None = "https://api.openai.com/v1"
     max_tokens_field = "max_completion_tokens"
-
-    def _base(self, endpoint: Endpoint) -> str:
-        base = endpoint.base_url or self.default_base_url
-        if not base:
-            raise ConfigError(f"base_url is required for provider {self.name!r}", key="base_url")
-        return base.rstrip("/")
+    key_header, key_prefix = "Authorization", "Bearer "
 
     def _url(self, endpoint: Endpoint, path: str) -> str:
-        return f"{self._base(endpoint)}/{path}"
-
-    def _auth(self, endpoint: Endpoint) -> dict[str, str]:
-        key = wire.secret_of(endpoint)
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        return f"{endpoint.base_url}/{path}"
 
     def _headers(self, endpoint: Endpoint, accept: str) -> dict[str, str]:
-        return (
-            {"Content-Type": "application/json", "Accept": accept}
-            | self._auth(endpoint)
-            | dict(endpoint.headers)
-        )
+        defaults = {"Content-Type": "application/json", "Accept": accept}
+        return request_headers(endpoint, defaults, self.key_header, self.key_prefix)
 
     def build_request(self, request: ChatRequest, endpoint: Endpoint) -> HttpRequestSpec:
         """The POST for ``request``; raises ``InvalidRequestError`` for what the API cannot say."""
@@ -227,14 +216,9 @@ class OpenAICodec:
         self, status: int, headers: Mapping[str, str], body: bytes, endpoint: Endpoint
     ) -> ProviderError:
         """The typed error for a non-2xx response; never contains the API key."""
-        decoded = wire.decode(body) if body.strip() else None
-        try:
-            phrase = http.HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "error"
-        if decoded is None and body.strip():
-            phrase = f"{phrase}: {wire.snippet(body)}"
-        return wire.build_error(status, headers, decoded, phrase, endpoint)
+        decoded = decode_or_none(wire.COMPLETION, body) if body.strip() else None
+        fallback = status_message(status, body if decoded is None else b"", endpoint)
+        return wire.build_error(status, headers, decoded, fallback, endpoint)
 
     def health_request(self, endpoint: Endpoint) -> HttpRequestSpec | None:
         """``GET {base_url}/models``: proves the host answers and takes the key."""
@@ -253,28 +237,21 @@ class AzureOpenAICodec(OpenAICodec):
     """
 
     name = "azure"
-    default_base_url = None
     default_api_version = "2024-10-21"
+    key_header, key_prefix = "api-key", ""
 
     def _url(self, endpoint: Endpoint, path: str) -> str:
         version = quote(endpoint.api_version or self.default_api_version, safe="")
         if path == "models":
-            return f"{self._base(endpoint)}/openai/models?api-version={version}"
+            return f"{endpoint.base_url}/openai/models?api-version={version}"
         deployment = quote(endpoint.model, safe="")
-        return (
-            f"{self._base(endpoint)}/openai/deployments/{deployment}/{path}?api-version={version}"
-        )
-
-    def _auth(self, endpoint: Endpoint) -> dict[str, str]:
-        key = wire.secret_of(endpoint)
-        return {"api-key": key} if key else {}
+        return f"{endpoint.base_url}/openai/deployments/{deployment}/{path}?api-version={version}"
 
 
 class OpenAICompatibleCodec(OpenAICodec):
     """Any host speaking Chat Completions; ``base_url`` required, the key optional."""
 
     name = "openai-compatible"
-    default_base_url = None
     max_tokens_field = "max_tokens"  # max_completion_tokens is not understood everywhere
 
 

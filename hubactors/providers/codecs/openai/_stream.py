@@ -16,15 +16,20 @@ from hubactors.model._types import (
     UsageEvent,
 )
 from hubactors.providers._sse import SSEEvent
-from hubactors.providers.codecs._common import Endpoint
+from hubactors.providers.codecs._common import (
+    Endpoint,
+    decode_or_none,
+    parse_arguments,
+    stream_interrupted,
+    stream_start,
+)
 from hubactors.providers.codecs.openai._wire import (
+    COMPLETION,
     WireMessage,
     WireToolCall,
     build_error,
     content_text,
-    decode,
     finish_reason,
-    parse_arguments,
     usage_from,
 )
 
@@ -61,7 +66,7 @@ class ChatCompletionsStreamDecoder:
             return []
         if data == "[DONE]":
             return self._finish()
-        chunk = decode(data)
+        chunk = decode_or_none(COMPLETION, data)
         if chunk is None:
             raise self._interrupted("malformed event in the stream")
         if chunk.error is not None:
@@ -90,8 +95,7 @@ class ChatCompletionsStreamDecoder:
 
     def _start(self, id: str, model: str) -> StreamStart:
         self._started = True
-        ep = self._endpoint
-        return StreamStart(id=id, model=model, provider=ep.provider, deployment=ep.deployment)
+        return stream_start(self._endpoint, id, model)
 
     def _delta(self, delta: WireMessage, out: list[StreamEvent]) -> None:
         reasoning = delta.reasoning_content or delta.reasoning
@@ -146,9 +150,4 @@ class ChatCompletionsStreamDecoder:
         return out
 
     def _interrupted(self, message: str) -> StreamInterruptedError:
-        return StreamInterruptedError(
-            message,
-            partial_text="".join(self._text),
-            deployment=self._endpoint.deployment or None,
-            provider=self._endpoint.provider,
-        )
+        return stream_interrupted(self._endpoint, message, self._text)

@@ -6,7 +6,6 @@ extras, ``obfuscation``, Azure's filter results...) are ignored.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,10 +21,18 @@ from hubactors.errors import (
     RateLimitError,
     ServerError,
     error_from_status,
-    redact,
 )
 from hubactors.model._types import ChatResponse, FinishReason, ToolCall, Usage
-from hubactors.providers.codecs._common import Endpoint
+from hubactors.providers.codecs._common import (
+    Endpoint,
+    clean_message,
+    context_length_or,
+    decode,
+    error_kwargs,
+    first_header,
+    normalize_finish,
+    parse_arguments,
+)
 
 
 class WireFunction(msgspec.Struct):
@@ -95,8 +102,7 @@ class WireCompletion(msgspec.Struct):
     detail: Any = None
 
 
-_DECODER = msgspec.json.Decoder(WireCompletion)
-_RAW_ARGS = "_raw"
+COMPLETION = msgspec.json.Decoder(WireCompletion)
 
 # --- shared helpers ------------------------------------------------------------------------
 
@@ -113,21 +119,7 @@ def finish_reason(raw: str | None, has_tools: bool, refused: bool) -> FinishReas
     """The normalized reason: refusals are ``content_filter``, tool calls never ``stop``."""
     if refused:
         return FinishReason.CONTENT_FILTER
-    reason = _FINISH.get(raw or "", FinishReason.STOP)
-    if has_tools and reason is FinishReason.STOP:
-        return FinishReason.TOOL_CALLS
-    return reason
-
-
-def parse_arguments(text: str) -> dict[str, Any]:
-    """Tool-call arguments as a dict: ``{}`` when empty, ``{"_raw": text}`` when not an object."""
-    if not text.strip():
-        return {}
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return {_RAW_ARGS: text}
-    return value if isinstance(value, dict) else {_RAW_ARGS: text}
+    return normalize_finish(_FINISH, raw, has_tools)
 
 
 def usage_from(wire: WireUsage | None) -> Usage | None:
@@ -154,26 +146,11 @@ def content_text(content: str | list[Any] | None) -> str:
     )
 
 
-def secret_of(endpoint: Endpoint) -> str:
-    """The endpoint's API key, or ``""``: only for sending it and for redacting it."""
-    return endpoint.api_key.reveal() if endpoint.api_key else ""
-
-
-_TAG = re.compile(r"<[^>]*>")
-
-
-def snippet(body: bytes) -> str:
-    """A short, tag-free excerpt of a non-JSON body (an HTML page from a proxy, say)."""
-    text = _TAG.sub(" ", body[:2048].decode("utf-8", errors="replace"))
-    text = " ".join(text.split())
-    return text[:160] + ("..." if len(text) > 160 else "")
-
-
 def _classify(
     status: int | None, etype: str, code: str, message: str
 ) -> tuple[type[ProviderError], bool | None]:
     kinds = {etype, code}
-    if "context_length_exceeded" in kinds or "maximum context length" in message.lower():
+    if "context_length_exceeded" in kinds:
         return ContextLengthError, None
     if kinds & {"content_filter", "content_policy_violation"}:
         return ContentFilterError, None
@@ -182,10 +159,10 @@ def _classify(
     if "insufficient_quota" in kinds:
         return RateLimitError, False  # out of credit: waiting does not help
     if status is not None:
-        return error_from_status(status), None
+        return context_length_or(error_from_status(status), message), None
     # An error sent inside a 200 stream has no status of its own.
     if "invalid_request_error" in kinds:
-        return ProviderInvalidRequestError, None
+        return context_length_or(ProviderInvalidRequestError, message), None
     if kinds & {"rate_limit_exceeded", "rate_limit_error", "tokens", "requests"}:
         return RateLimitError, None
     return ServerError, None
@@ -213,31 +190,21 @@ def build_error(
         elif isinstance(err, str):
             message = err
         message = message or wire.message or (wire.detail if isinstance(wire.detail, str) else "")
-    message = redact(message or fallback, secret_of(endpoint))
+    message = clean_message(message or fallback, endpoint)
     cls, retryable = _classify(status, etype, code, message)
-    lower = {k.lower(): v for k, v in headers.items()}
     return cls(
         message,
-        deployment=endpoint.deployment or None,
-        provider=endpoint.provider,
         status=status,
         retryable=retryable,
         error_type=etype or None,
         code=code or None,
         retry_after=parse_retry_after(headers),
-        request_id=lower.get("x-request-id") or lower.get("apim-request-id"),
+        request_id=first_header(headers, "x-request-id", "apim-request-id"),
+        **error_kwargs(endpoint),
     )
 
 
 # --- whole responses ----------------------------------------------------------------------
-
-
-def decode(body: bytes | str) -> WireCompletion | None:
-    """The body decoded, or ``None`` if it is not a JSON object of the expected shape."""
-    try:
-        return _DECODER.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
 
 
 def _tool_calls(calls: list[WireToolCall] | None, legacy: WireFunction | None) -> list[ToolCall]:
@@ -258,22 +225,12 @@ def _tool_calls(calls: list[WireToolCall] | None, legacy: WireFunction | None) -
 
 def parse_response(body: bytes, endpoint: Endpoint) -> ChatResponse:
     """A 2xx body as a response; ``ServerError`` if malformed, the typed error if an error."""
-    wire = decode(body)
-    if wire is None:
-        raise ServerError(
-            f"malformed response body: {snippet(body)}",
-            deployment=endpoint.deployment or None,
-            provider=endpoint.provider,
-        )
+    wire = decode(COMPLETION, body, endpoint)
     if wire.error is not None:
         raise build_error(None, {}, wire, "error in a successful response", endpoint)
     choice = next((c for c in wire.choices or () if c.index == 0), None)
     if choice is None or choice.message is None:
-        raise ServerError(
-            "response has no choices",
-            deployment=endpoint.deployment or None,
-            provider=endpoint.provider,
-        )
+        raise ServerError("response has no choices", **error_kwargs(endpoint))
     msg = choice.message
     calls = _tool_calls(msg.tool_calls, msg.function_call)
     text = content_text(msg.content)

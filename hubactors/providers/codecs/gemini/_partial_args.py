@@ -1,87 +1,15 @@
-"""Helpers shared by the Anthropic and Gemini codecs.
-
-Tool-call arguments (JSON text, or Vertex ``partialArgs`` fragments addressed by JSON
-path), ``data:`` image URLs, decoding provider JSON into typed structs, and the keyword
-arguments every provider error carries. Pure functions, no I/O.
-"""
+"""Vertex AI's streamed function-call arguments: ``partialArgs`` fragments addressed by JSON
+path, assembled into one arguments object. Pure, no I/O."""
 
 from __future__ import annotations
 
 import itertools
 import re
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
-
-from hubactors.errors import ServerError, redact
-from hubactors.providers.codecs._common import Endpoint
-
-T = TypeVar("T")
-
-_DATA_URL = re.compile(r"data:([^;,]+)((?:;[^;,]*)*),(.*)", re.DOTALL)
 _PATH_STEP = re.compile(
     r"\.([^.\[\]]+)|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\[(\d+)\]"
 )
-
-
-def split_data_url(url: str) -> tuple[str, str] | None:
-    """``(media_type, base64 data)`` of a base64 ``data:`` URL, ``None`` for any other URL."""
-    match = _DATA_URL.fullmatch(url.strip())
-    if match is None or ";base64" not in match.group(2):
-        return None
-    return match.group(1), match.group(3)
-
-
-def parse_arguments(text: str) -> dict[str, Any]:
-    """The JSON object in ``text`` (empty text is ``{}``).
-
-    Raises ``ValueError`` when ``text`` is not JSON or not a JSON object.
-    """
-    if not text.strip():
-        return {}
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError as exc:
-        raise ValueError(f"tool arguments are not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError("tool arguments are not a JSON object")
-    return value
-
-
-def encode_arguments(arguments: dict[str, Any]) -> str:
-    """Arguments as compact JSON text (what a ``ToolCallDelta`` carries)."""
-    return msgspec.json.encode(arguments).decode()
-
-
-def error_kwargs(endpoint: Endpoint, provider: str) -> dict[str, Any]:
-    """The ``deployment``/``provider`` keyword arguments of every error a codec raises."""
-    return {"deployment": endpoint.deployment or None, "provider": provider}
-
-
-def clean_message(message: str, endpoint: Endpoint) -> str:
-    """A provider's message with the endpoint's key (and anything key-shaped) redacted."""
-    secret = endpoint.api_key.reveal() if endpoint.api_key else ""
-    return redact(message, secret)
-
-
-def decode(
-    decoder: msgspec.json.Decoder[T], data: bytes | str, endpoint: Endpoint, provider: str
-) -> T:
-    """``data`` decoded by ``decoder``; a malformed body raises ``ServerError``."""
-    try:
-        return decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ServerError(
-            clean_message(f"malformed {provider} response: {exc}", endpoint),
-            error_type="malformed_response",
-            **error_kwargs(endpoint, provider),
-        ) from None
-
-
-def body_excerpt(body: bytes, limit: int = 300) -> str:
-    """The start of an unparseable body, for an error message."""
-    text = body[:limit].decode("utf-8", errors="replace").strip()
-    return text + ("..." if len(body) > limit else "")
 
 
 def _json_path(path: str) -> list[str | int]:
