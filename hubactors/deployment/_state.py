@@ -22,12 +22,14 @@ from hubactors.model._types import Usage
 from hubactors.providers._base import Provider
 from hubactors.resilience import (
     AdaptiveConcurrency,
+    BreakerState,
     CircuitBreaker,
+    Ewma,
     HealthTracker,
     RateLimiter,
     counts_as_failure,
 )
-from hubactors.routing import DeploymentStatus, Ewma, StatusBoard
+from hubactors.routing import DeploymentStatus, StatusBoard
 
 if TYPE_CHECKING:
     from hubactors.deployment._lease import Lease
@@ -170,7 +172,7 @@ class DeploymentState:
     def publish(self) -> None:
         """Put a fresh snapshot of this deployment on the status board."""
         now = trio.current_time()
-        breaker = self.breaker.state(now).value
+        breaker = self.breaker.state(now)
         cooldown = self.cooldown_until
         opened_until = self.breaker.opened_until
         if opened_until is not None:
@@ -178,7 +180,7 @@ class DeploymentState:
         pricing = self.provider.pricing()
         limited_until = self.limiter.next_available(now)
         slots = self.concurrency_limit
-        if breaker == "half_open":
+        if breaker is BreakerState.HALF_OPEN:
             # Only the probes may pass: more would be refused, so the router must see a
             # deployment that is full (and queue or go elsewhere), not one to send to.
             slots = min(slots, max(1, self.config.breaker.half_open_probes))
@@ -191,7 +193,7 @@ class DeploymentState:
                 weight=self.config.weight,
                 up=self.up,
                 healthy=self.health.healthy,
-                breaker=breaker,  # type: ignore[arg-type]
+                breaker=breaker,
                 cooldown_until=cooldown,
                 rate_limited_until=limited_until if limited_until > now else 0.0,
                 in_flight=self.in_flight,

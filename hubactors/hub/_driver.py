@@ -36,8 +36,7 @@ from hubactors.hub._request_log import RequestLog
 from hubactors.model._tokens import TokenEstimator
 from hubactors.model._types import ChatRequest, ChatResponse
 from hubactors.resilience import RequestQueue, RetryPolicy
-from hubactors.routing import RequestInfo, StatusBoard
-from hubactors.routing._router import Choice, Select, Selection, route_named
+from hubactors.routing import Choice, RequestInfo, Select, Selection, StatusBoard, route_named
 
 __all__ = ["HEDGE_EWMA_FACTOR", "RequestDriver"]
 

@@ -51,8 +51,7 @@ from hubactors.model._tokens import TokenEstimator
 from hubactors.model._types import ChatRequest, ChatResponse
 from hubactors.providers import ClientPool, create_provider
 from hubactors.resilience import RateLimiter, RetryPolicy
-from hubactors.routing import DeploymentStatus, StatusBoard
-from hubactors.routing._router import RouterActor, Select
+from hubactors.routing import DeploymentStatus, RouterActor, Select, StatusBoard
 
 HUB_INTENSITY = 3
 HUB_PERIOD = 60.0
@@ -242,7 +241,7 @@ class _Tree:
         self.supervisor = Supervisor(
             "hub",
             [
-                ChildSpec(id="deployments", start=deployments.run),
+                deployments.child_spec(id="deployments"),
                 ChildSpec(id="router", start=router.run),
             ],
             strategy=RestartStrategy.REST_FOR_ONE,

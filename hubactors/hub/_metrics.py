@@ -15,10 +15,11 @@ from prometheus_client.registry import Collector
 
 from hubactors.actors import ChildExited, ChildRestarting, SupervisorEscalated
 from hubactors.model._types import ChatResponse, Usage
+from hubactors.resilience import BreakerState
 from hubactors.routing import StatusBoard
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-_BREAKER_VALUE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+_BREAKER_VALUE = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
 
 
 class _BoardCollector(Collector):
@@ -52,7 +53,7 @@ class _BoardCollector(Collector):
             in_flight.add_metric(labels, status.in_flight)
             up.add_metric(labels, float(status.up))
             healthy.add_metric(labels, float(status.healthy))
-            breaker.add_metric(labels, _BREAKER_VALUE.get(status.breaker, 0.0))
+            breaker.add_metric(labels, _BREAKER_VALUE[status.breaker])
             limit.add_metric(labels, status.max_concurrency)
         yield from (in_flight, up, healthy, breaker, limit)
 
