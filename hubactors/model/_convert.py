@@ -34,6 +34,7 @@ from hubactors.model._types import (
 from hubactors.model._validate import (
     ToolCallLedger,
     check_bool,
+    check_encodable,
     check_int,
     check_max_tokens,
     check_metadata,
@@ -85,7 +86,7 @@ def request_from_openai(data: Mapping[str, Any], *, strict: bool = False) -> Cha
     n = check_int(data.get("n"), "n")
     if n is not None and n != 1:
         fail("n", f"only n=1 is supported (the hub returns one choice), got {n}")
-    return ChatRequest(
+    request = ChatRequest(
         model=model,
         messages=messages,
         tools=tools,
@@ -101,6 +102,8 @@ def request_from_openai(data: Mapping[str, Any], *, strict: bool = False) -> Cha
         deadline=check_number(data.get("deadline"), "deadline"),
         priority=check_int(data.get("priority"), "priority") or 0,
     )
+    check_encodable(request)
+    return request
 
 
 def coerce_request(

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import msgspec
+
 from hubactors.errors import InvalidRequestError
 from hubactors.model._types import (
     ChatRequest,
@@ -367,3 +369,61 @@ def validate_request(request: ChatRequest) -> None:
     check_timeout(request.timeout)
     check_number(request.deadline, "deadline")
     check_int(request.priority, "priority")
+    check_encodable(request)
+
+
+def check_encodable(request: ChatRequest) -> None:
+    """Fail unless ``request`` encodes as JSON (UTF-8 text, JSON-shaped values), naming the
+    first field that does not: every codec encodes what it is given, so whatever cannot be
+    encoded is the caller's error here, before anything is chosen or sent."""
+    try:
+        _JSON.encode(request)
+    except (UnicodeEncodeError, TypeError, ValueError, OverflowError) as exc:
+        field, reason = _unencodable(request, "") or (None, str(exc))
+        fail(field or None, f"cannot be encoded as JSON: {reason}")
+
+
+_JSON = msgspec.json.Encoder()
+
+
+def _unencodable(value: object, path: str) -> tuple[str, str] | None:
+    """The path of the first value in ``value`` that JSON cannot carry, and why."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return path, f"{exc.reason} ({value[exc.start : exc.end]!r} at {exc.start})"
+        return None
+    if isinstance(value, bool | int | float | None):
+        try:
+            _JSON.encode(value)
+        except (OverflowError, ValueError) as exc:
+            return path, str(exc)
+        return None
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found = _unencodable(getattr(value, name), f"{path}.{name}" if path else name)
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float):
+                return path, f"a key of type {type(key).__name__}"
+            # The path is shown to people: an unencodable key must not make it unprintable.
+            shown = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+            found = _unencodable(key, f"{path}[{shown!r}]") or _unencodable(item, f"{path}.{shown}")
+            if found:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _unencodable(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    try:
+        _JSON.encode(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        return path, str(exc)
+    return None
