@@ -17,6 +17,7 @@ import trio
 
 from hubactors._logging import configure_cli_logging
 from hubactors.cli._demo import format_table, progress_stream, run_demo
+from hubactors.cli._serve import add_parser as add_serve_parser
 from hubactors.config import HubConfig, HubConfigBuilder, load_config
 from hubactors.errors import ConfigError, HubError
 from hubactors.hub._hub import open_hub
@@ -262,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a hub TOML file")
     check.add_argument("path")
     check.set_defaults(func=_cmd_check_config)
+
+    add_serve_parser(sub)
     return parser
 
 
