@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Sequence
-from itertools import compress
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -22,19 +21,24 @@ WINDOW = 8
 MAX_SECRETS = 4096
 """Distinct keys remembered; past this the least recently registered one is forgotten."""
 
+_GRAM, _STRIDE = 5, 4  # the pre-check's pieces: _GRAM + _STRIDE - 1 <= WINDOW
+_MEMO_TEXT, _MEMO_SIZE = 200, 4096  # texts up to this long are remembered, this many at most
+
 _SECRET_PATTERNS = re.compile(
-    # Key shapes, whether or not the key is registered here.
-    r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}"
+    # Key shapes, whether or not the key is registered here. The lookahead lets the many
+    # positions where no shape can start fail at their first character.
+    r"(?=[sAabBkK])(sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?i:(?:api[_-]?key|key)=)[A-Za-z0-9._\-]{8,}"
     # Provider-masked forms: OpenAI's "sk-abc1************wxyz", Google's "AIza...****".
-    r"|(?<![A-Za-z0-9])(?:sk-|AIza)[A-Za-z0-9_\-]*(?:\*{2,}|\u2026|\.{3})[A-Za-z0-9_\-*\u2026]*)"
+    r"|(?<![A-Za-z0-9])(?:sk-|AIza)[A-Za-z0-9_\-]*(?:(?:\*+|\u2026|\.{3})[A-Za-z0-9_\-]*)+)"
 )
 
 
 class _SecretRegistry:
     """The values of every key this process holds, as sets of their 8-character windows.
 
-    Scanning a text is one pass over its windows, each a set lookup. A value registered
+    Scanning a text is one pass over its windows, each a set lookup, and a cheaper pass
+    before it decides whether that one is needed (see :meth:`scrub`). A value registered
     twice is one entry; only strings are kept, never the objects that held them.
     """
 
@@ -42,8 +46,12 @@ class _SecretRegistry:
         self._limit = limit
         self._values: dict[str, None] = {}  # insertion order: least recently registered first
         self._windows: dict[str, int] = {}  # window -> how many registered values contain it
+        self._grams: dict[str, int] = {}  # the same for 5-character pieces (the pre-check)
         self._short: tuple[str, ...] = ()  # values shorter than a window: matched whole
         self._lock = threading.Lock()
+        # Short texts redacted so far (log fields repeat: routes, names, outcomes); replaced,
+        # not cleared, when a key is added, so a redaction racing the change is dropped.
+        self.memo: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._values)
@@ -66,6 +74,7 @@ class _SecretRegistry:
                 oldest = next(iter(self._values))
                 del self._values[oldest]
                 self._count(oldest, -1)
+            self.memo = {}
 
     def _count(self, value: str, step: int) -> None:
         if len(value) < WINDOW:
@@ -77,43 +86,40 @@ class _SecretRegistry:
             # Longest first, so a key that contains another is replaced whole.
             self._short = tuple(sorted(short, key=len, reverse=True))
             return
-        windows = self._windows
-        for window in _windows_of(value):
-            left = windows.get(window, 0) + step
-            if left > 0:
-                windows[window] = left
-            else:
-                windows.pop(window, None)
+        for counts, size in ((self._windows, WINDOW), (self._grams, _GRAM)):
+            for piece in _pieces(value, size):
+                left = counts.get(piece, 0) + step
+                if left > 0:
+                    counts[piece] = left
+                else:
+                    counts.pop(piece, None)
 
     def scrub(self, text: str, extra: Iterable[str] = ()) -> str:
         """``text`` with every span made of registered (or ``extra``) windows replaced."""
-        extra_windows: set[str] = set()
+        windows: Container[str] = self._windows
         short = self._short
+        extra_windows: set[str] = set()
         for value in extra:
             if len(value) < WINDOW:
                 short = (*short, value)
             else:
-                extra_windows.update(_windows_of(value))
+                extra_windows.update(_pieces(value, WINDOW))
         for value in short:
             if value in text:
                 text = text.replace(value, REDACTED)
         n = len(text) - WINDOW + 1
-        if n <= 0 or not (self._windows or extra_windows):
+        if n <= 0:
             return text
-        known = self._windows
         if extra_windows:
-            extra_windows.update(known)
-            contains = extra_windows.__contains__
-        else:
-            contains = known.__contains__
-        # One pass in C: every window of the text, looked up in the set.
-        windows = map(text.__getitem__, map(slice, range(n), range(WINDOW, n + WINDOW)))
-        hits = compress(range(n), map(contains, windows))
-        first = next(hits, None)
-        if first is None:
+            with self._lock:  # copied while no other thread adds a key
+                windows = extra_windows | self._windows.keys()
+        elif not self._might_hold_a_window(text):
+            return text
+        hits = [i for i in range(n) if text[i : i + WINDOW] in windows]
+        if not hits:
             return text
         parts: list[str] = []
-        start, end, done = first, first + WINDOW, 0
+        start, end, done = hits[0], hits[0] + WINDOW, 0
         for i in hits:
             if i > end:  # a gap: close the span so far
                 parts += (text[done:start], REDACTED)
@@ -122,9 +128,17 @@ class _SecretRegistry:
         parts += (text[done:start], REDACTED, text[end:])
         return "".join(parts)
 
+    def _might_hold_a_window(self, text: str) -> bool:
+        # Any 8 characters of a key in the text contain a 5-character piece of that key
+        # starting at a multiple of 4 (one of 4 consecutive starts, each with 5 characters
+        # still inside the 8). Looking up only those is a quarter of the work of the full
+        # pass, which then runs only for the rare text that passes.
+        grams = self._grams
+        return any(text[i : i + _GRAM] in grams for i in range(0, len(text) - _GRAM + 1, _STRIDE))
 
-def _windows_of(value: str) -> set[str]:
-    return {value[i : i + WINDOW] for i in range(len(value) - WINDOW + 1)}
+
+def _pieces(value: str, size: int) -> set[str]:
+    return {value[i : i + size] for i in range(len(value) - size + 1)}
 
 
 _REGISTRY = _SecretRegistry()
@@ -148,9 +162,19 @@ def redact(text: str, *secrets: str) -> str:
     """
     if not text:
         return text
-    extra = [s for s in secrets if s and s not in _REGISTRY]
-    # Shapes first: a masked key is replaced whole, not cut at a registered key's prefix.
-    return _REGISTRY.scrub(_SECRET_PATTERNS.sub(REDACTED, text), extra)
+    extra = [s for s in secrets if s and s not in _REGISTRY] if secrets else ()
+    if extra:
+        return _REGISTRY.scrub(_SECRET_PATTERNS.sub(REDACTED, text), extra)
+    memo = _REGISTRY.memo
+    cleaned = memo.get(text)
+    if cleaned is None:
+        # Shapes first: a masked key is replaced whole, not cut at a registered key's prefix.
+        cleaned = _REGISTRY.scrub(_SECRET_PATTERNS.sub(REDACTED, text))
+        if len(text) <= _MEMO_TEXT:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[text] = cleaned
+    return cleaned
 
 
 def scrub_exception(exc: BaseException) -> BaseException:

@@ -29,6 +29,7 @@ from hubactors.errors import (
     ServerError,
     StreamInterruptedError,
     redact,
+    register_secret,
 )
 from hubactors.model._convert_messages import split_data_url
 from hubactors.model._types import (
@@ -43,12 +44,17 @@ from hubactors.providers._sse import SSEEvent
 
 
 class Secret:
-    """A credential that never shows itself in ``repr``, ``str`` or logs."""
+    """A credential that never shows itself in ``repr``, ``str`` or logs.
+
+    Creating one registers its value (:func:`~hubactors.errors.register_secret`): from then
+    on no 8 characters of it survive in any error, log record or metric of this process.
+    """
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register_secret(value)
 
     def reveal(self) -> str:
         """The secret value, for the one place that must send it."""
