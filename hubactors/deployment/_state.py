@@ -19,7 +19,8 @@ from hubactors.errors import (
     StreamIdleTimeoutError,
 )
 from hubactors.model._types import Usage
-from hubactors.providers._base import Provider
+from hubactors.providers._base import Capabilities, Provider
+from hubactors.providers._catalog import capabilities_for
 from hubactors.resilience import (
     AdaptiveConcurrency,
     BreakerState,
@@ -65,6 +66,7 @@ class DeploymentState:
     breaker: CircuitBreaker
     health: HealthTracker
     adaptive: AdaptiveConcurrency | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
     latency: Ewma = field(default_factory=Ewma)
     ttft: Ewma = field(default_factory=Ewma)
     success: Ewma = field(default_factory=lambda: Ewma(alpha=0.1, initial=1.0))
@@ -102,6 +104,7 @@ class DeploymentState:
             breaker=CircuitBreaker(config.breaker),
             health=HealthTracker(config.health),
             adaptive=adaptive,
+            capabilities=capabilities_for(config),
         )
         state.publish()
         return state
@@ -203,6 +206,8 @@ class DeploymentState:
                 ewma_success=self.success.value if self.success.value is not None else 1.0,
                 input_price=pricing.input_per_mtok,
                 output_price=pricing.output_per_mtok,
+                context_window=self.capabilities.context_window,
+                vision=self.capabilities.vision is not False,
                 restarts=max(0, self.starts - 1),
                 requests=self.requests,
                 errors=self.errors,

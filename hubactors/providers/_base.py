@@ -74,14 +74,12 @@ class Pricing(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
-    """What a model can do."""
+    """What a model can do. ``None`` means unknown (a model the catalog does not know):
+    the router then assumes it can, and the provider has the last word."""
 
-    context_window: int = 128_000
+    context_window: int | None = None
     max_output_tokens: int | None = None
-    tools: bool = True
-    vision: bool = False
-    streaming: bool = True
-    structured_output: bool = True
+    vision: bool | None = None
 
 
 class Provider(Protocol):

@@ -175,7 +175,7 @@ class SimulatedProvider:
         latency) one ``TextDelta`` per token ``inter_token_delay`` apart -- or a tool call --
         then ``UsageEvent`` and ``Finish``. Failures raise from the iterator before
         ``StreamStart``, as in :meth:`complete`; an outage beginning mid-stream raises
-        ``StreamInterruptedError`` with the text delivered so far. Leaving the block stops it.
+        ``StreamInterruptedError``. Leaving the block stops it.
         """
         events = self._events(request, self._arrive())
         try:
@@ -339,27 +339,24 @@ class SimulatedProvider:
         yield StreamStart(id=self._response_id(fate), model=self._deployment.model)
         await trio.sleep(ttft)
         if self.in_outage():
-            raise self._interrupted("")
+            raise self._interrupted()
         if reply.tool_call is not None:
             call = reply.tool_call
             arguments = msgspec.json.encode(call.arguments).decode()
             yield ToolCallDelta(index=0, id=call.id, name=call.name, arguments=arguments)
             yield ToolCallComplete(index=0, tool_call=call)
-        delivered: list[str] = []
-        for piece in reply.pieces:
-            if delivered:
+        for index, piece in enumerate(reply.pieces):
+            if index:
                 await trio.sleep(sim.inter_token_delay)
                 if self.in_outage():
-                    raise self._interrupted("".join(delivered))
-            delivered.append(piece)
+                    raise self._interrupted()
             yield TextDelta(piece)
         yield UsageEvent(reply.usage)
         yield Finish(finish_reason=reply.finish, raw_finish_reason=reply.finish.value)
 
-    def _interrupted(self, partial_text: str) -> StreamInterruptedError:
+    def _interrupted(self) -> StreamInterruptedError:
         return StreamInterruptedError(
             "simulated outage interrupted the stream",
-            partial_text=partial_text,
             deployment=self._deployment.name,
             provider=PROVIDER,
             status=503,

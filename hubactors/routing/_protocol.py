@@ -18,7 +18,7 @@ from hubactors.model._tokens import (
     estimate_output_tokens,
     estimate_request_tokens,
 )
-from hubactors.model._types import ChatRequest
+from hubactors.model._types import ChatRequest, ImagePart
 from hubactors.routing._status import DeploymentStatus
 
 
@@ -33,6 +33,7 @@ class RequestInfo(msgspec.Struct, frozen=True, kw_only=True):
     estimated_input_tokens: int = 0
     estimated_output_tokens: int = DEFAULT_OUTPUT_TOKENS
     stream: bool = False
+    images: bool = False
 
     @classmethod
     def from_request(
@@ -47,6 +48,7 @@ class RequestInfo(msgspec.Struct, frozen=True, kw_only=True):
             estimated_input_tokens=estimate_request_tokens(request, estimator),
             estimated_output_tokens=estimate_output_tokens(request),
             stream=request.stream,
+            images=has_images(request),
         )
 
 
@@ -63,3 +65,12 @@ class Strategy(Protocol):
     def choose(
         self, candidates: Sequence[DeploymentStatus], info: RequestInfo, now: float
     ) -> DeploymentStatus | None: ...
+
+
+def has_images(request: ChatRequest) -> bool:
+    """Whether any message of ``request`` carries an image."""
+    for message in request.messages:
+        content = message.content
+        if not isinstance(content, str) and any(isinstance(p, ImagePart) for p in content):
+            return True
+    return False

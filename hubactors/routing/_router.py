@@ -126,7 +126,10 @@ class RouterActor:
         for status in self.board.snapshot(config.deployments):
             if status.name in exclude:
                 continue
-            if not status.available(now):
+            unfit = status.cannot_serve(info)
+            if unfit is not None:
+                skipped.append((status.name, unfit))
+            elif not status.available(now):
                 skipped.append((status.name, _why_not(status, now)))
                 recovers = min(recovers, _recovers_at(status, now))
                 restarting = restarting or not status.up

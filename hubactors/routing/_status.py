@@ -9,11 +9,15 @@ when every deployment is busy, so a queued request wakes as soon as capacity fre
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import msgspec
 import trio
 
 from hubactors.resilience import BreakerState
+
+if TYPE_CHECKING:
+    from hubactors.routing._protocol import RequestInfo
 
 
 class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +45,10 @@ class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
     ewma_success: float = 1.0
     input_price: float = 0.0
     output_price: float = 0.0
+    context_window: int | None = None
+    """The model's context window in tokens (``None``: unknown, no limit applied)."""
+    vision: bool = True
+    """Whether the model takes image input."""
     restarts: int = 0
     requests: int = 0
     errors: int = 0
@@ -59,6 +67,19 @@ class DeploymentStatus(msgspec.Struct, frozen=True, kw_only=True):
             and now >= self.cooldown_until
             and (self.healthy or self.breaker == BreakerState.HALF_OPEN)
         )
+
+    def cannot_serve(self, info: RequestInfo) -> str | None:
+        """Why this deployment's model cannot take the request at all, or ``None``: its
+        prompt does not fit the context window, or it carries images the model cannot see."""
+        window = self.context_window
+        if window is not None and info.estimated_input_tokens > window:
+            return (
+                f"context window of {window} tokens too small "
+                f"(the prompt is ~{info.estimated_input_tokens})"
+            )
+        if info.images and not self.vision:
+            return "the model takes no image input"
+        return None
 
     def saturated(self, now: float) -> bool:
         """Whether an available deployment must make the request wait (the router queues).

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hubactors.model._accumulate import StreamAccumulator
-from hubactors.model._types import ChatResponse, StreamEvent
+from hubactors.model._types import ChatResponse, StreamEvent, TextDelta
 from hubactors.providers._sse import SSEParser
 from hubactors.providers.codecs._common import Codec, Endpoint
 from tests.providers._replay import FIXTURES
@@ -140,6 +140,26 @@ def decode_stream(
         events.extend(decoder.feed(sse))
     events.extend(decoder.close())
     return events
+
+
+def decode_until_error(
+    codec: Codec, endpoint: Endpoint, data: bytes
+) -> tuple[list[StreamEvent], Exception]:
+    """The events ``codec`` decodes from ``data`` before it raises, and what it raised."""
+    parser = SSEParser()
+    decoder = codec.stream_decoder(endpoint)
+    events: list[StreamEvent] = []
+    try:
+        for sse in [*parser.feed(data), *parser.close()]:
+            events.extend(decoder.feed(sse))
+        events.extend(decoder.close())
+    except Exception as exc:
+        return events, exc
+    raise AssertionError(f"the stream decoded without an error: {events}")
+
+
+def text_of(events: list[StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
 def accumulate(events: list[StreamEvent]) -> ChatResponse:

@@ -43,7 +43,7 @@ from hubactors.model._types import (
 from hubactors.providers._sse import SSEEvent
 from hubactors.providers.codecs._common import Endpoint, Secret
 from hubactors.providers.codecs.anthropic import CODEC, DEFAULT_MAX_TOKENS
-from tests.providers._expected import accumulate, decode_stream
+from tests.providers._expected import accumulate, decode_stream, decode_until_error, text_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "anthropic"
 KEY = "test-Zq8vR2mX-key-not-real-0042"  # shares no 8 characters with any message text
@@ -178,12 +178,12 @@ TEXT_START = {"type": "content_block_start", "index": 0, "content_block": {"type
 HELLO = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}
 
 
-def test_stream_without_message_stop_raises_stream_interrupted_with_partial_text() -> None:
+def test_stream_without_message_stop_raises_stream_interrupted_after_its_text() -> None:
     data = _sse(START) + _sse(TEXT_START) + _sse(HELLO)
-    with pytest.raises(StreamInterruptedError) as info:
-        _decode(data)
-    assert info.value.partial_text == "Hel"
-    assert info.value.retryable is True
+    events, error = decode_until_error(CODEC, ENDPOINT, data)
+    assert text_of(events) == "Hel"
+    assert isinstance(error, StreamInterruptedError)
+    assert error.retryable is True
 
 
 def test_recorded_stream_cut_before_message_stop_raises_stream_interrupted() -> None:

@@ -298,10 +298,10 @@ def test_stream_start_is_stamped_with_the_endpoint() -> None:
     )
 
 
-def test_stream_interrupted_carries_the_text_so_far() -> None:
-    error = stream_interrupted(ENDPOINT, "ended early", ["Hel", "lo"])
+def test_stream_interrupted_names_the_endpoint_and_leaves_the_text_to_the_hub() -> None:
+    error = stream_interrupted(ENDPOINT, "ended early")
     assert isinstance(error, StreamInterruptedError)
-    assert (error.message, error.partial_text) == ("ended early", "Hello")
+    assert (error.message, error.partial_text) == ("ended early", "")
     assert (error.provider, error.deployment, error.retryable) == ("openai", "primary", True)
 
 

@@ -44,7 +44,7 @@ from hubactors.providers._sse import SSEEvent
 from hubactors.providers.codecs._common import Endpoint, Secret
 from hubactors.providers.codecs.gemini import CODEC, SIGNATURE_PLACEHOLDER
 from hubactors.providers.codecs.gemini._partial_args import PartialArguments
-from tests.providers._expected import accumulate, decode_stream
+from tests.providers._expected import accumulate, decode_stream, decode_until_error, text_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gemini"
 KEY = "test-gemini-key-not-real-0042"
@@ -201,11 +201,11 @@ def test_recorded_429_becomes_rate_limit_error_with_retry_info_delay() -> None:
 # --- stream edge cases ---------------------------------------------------------------------
 
 
-def test_stream_without_finish_reason_raises_stream_interrupted_with_partial_text() -> None:
+def test_stream_without_finish_reason_raises_stream_interrupted_after_its_text() -> None:
     data = _chunk(candidates=[_candidate([{"text": "Hel"}])])
-    with pytest.raises(StreamInterruptedError) as info:
-        _decode(data)
-    assert info.value.partial_text == "Hel"
+    events, error = decode_until_error(CODEC, ENDPOINT, data)
+    assert text_of(events) == "Hel"
+    assert isinstance(error, StreamInterruptedError)
 
 
 def test_recorded_stream_cut_before_the_finishing_chunk_raises_stream_interrupted() -> None:

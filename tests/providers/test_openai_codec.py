@@ -49,7 +49,13 @@ from hubactors.model._types import (
 from hubactors.providers._sse import SSEEvent, SSEParser
 from hubactors.providers.codecs._common import Endpoint, Secret
 from hubactors.providers.codecs.openai import AZURE, CODEC, COMPATIBLE, OPENAI
-from tests.providers._expected import assert_matches, expected_for, fixture_files
+from tests.providers._expected import (
+    assert_matches,
+    decode_until_error,
+    expected_for,
+    fixture_files,
+    text_of,
+)
 
 KEY = "sk-test-" + "k" * 40
 ENDPOINT = Endpoint(
@@ -281,16 +287,16 @@ def test_finish_reason_without_done_is_accepted_at_close() -> None:
     assert events[-1] == Finish(finish_reason=FinishReason.STOP, raw_finish_reason="stop")
 
 
-def test_stream_cut_before_finish_raises_interrupted_with_partial_text() -> None:
+def test_stream_cut_before_finish_raises_interrupted_after_its_text() -> None:
     path = next(p for p in STREAMS if p.name == "openai-gpt41nano-text.sse")
     data = path.read_bytes()
     cut = data[: len(data) // 2]
-    with pytest.raises(StreamInterruptedError) as info:
-        decode_stream(cut)
+    events, error = decode_until_error(OPENAI, ENDPOINT, cut)
     full = expected_for(path)["text"]
-    assert info.value.partial_text and full.startswith(info.value.partial_text)
-    assert info.value.deployment == "primary"
-    assert info.value.retryable is True
+    assert text_of(events) and full.startswith(text_of(events))
+    assert isinstance(error, StreamInterruptedError)
+    assert error.deployment == "primary"
+    assert error.retryable is True
 
 
 def test_empty_stream_raises_interrupted() -> None:

@@ -338,10 +338,7 @@ def stream_start(endpoint: Endpoint, id: str, model: str) -> StreamStart:
     )
 
 
-def stream_interrupted(
-    endpoint: Endpoint, message: str, partial_text: list[str]
-) -> StreamInterruptedError:
-    """The error for a stream that ended before its terminal event, with the text so far."""
-    return StreamInterruptedError(
-        message, partial_text="".join(partial_text), **error_kwargs(endpoint)
-    )
+def stream_interrupted(endpoint: Endpoint, message: str) -> StreamInterruptedError:
+    """The error for a stream that ended before its terminal event. What reached the caller
+    (``partial_text``) is the hub's to say: it is the one that handed the events out."""
+    return StreamInterruptedError(message, **error_kwargs(endpoint))

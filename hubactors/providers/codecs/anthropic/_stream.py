@@ -64,7 +64,6 @@ class AnthropicStreamDecoder:
         self._stop_reason: str | None = None
         self._tools: dict[int, _ToolBlock] = {}
         self._calls = 0
-        self._text: list[str] = []
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         """Events for one SSE event; an ``error`` event raises its typed ``ProviderError``."""
@@ -103,11 +102,10 @@ class AnthropicStreamDecoder:
         """Nothing if ``message_stop`` came; otherwise raises ``StreamInterruptedError``."""
         if self._done:
             return []
-        raise stream_interrupted(self._endpoint, "the stream ended before message_stop", self._text)
+        raise stream_interrupted(self._endpoint, "the stream ended before message_stop")
 
     def _block_start(self, index: int, block: WireBlock, out: list[StreamEvent]) -> None:
         if block.type == "text" and block.text:
-            self._text.append(block.text)
             out.append(TextDelta(block.text))
         elif block.type == "thinking" and block.thinking:
             out.append(ReasoningDelta(block.thinking))
@@ -119,7 +117,6 @@ class AnthropicStreamDecoder:
 
     def _block_delta(self, index: int, delta: WireDelta, out: list[StreamEvent]) -> None:
         if delta.type == "text_delta" and delta.text:
-            self._text.append(delta.text)
             out.append(TextDelta(delta.text))
         elif delta.type == "thinking_delta" and delta.thinking:
             out.append(ReasoningDelta(delta.thinking))

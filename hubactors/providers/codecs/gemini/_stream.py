@@ -68,7 +68,6 @@ class GeminiStreamDecoder:
         self._finish_reason: str | None = None
         self._open: _OpenCall | None = None
         self._calls = 0
-        self._text: list[str] = []
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         """Events for one chunk; an error object or a blocked prompt raises a typed error."""
@@ -99,9 +98,7 @@ class GeminiStreamDecoder:
     def close(self) -> list[StreamEvent]:
         """Usage and ``Finish``; ``StreamInterruptedError`` if no chunk had a finishReason."""
         if self._finish_reason is None:
-            raise stream_interrupted(
-                self._endpoint, "the stream ended before a finishReason", self._text
-            )
+            raise stream_interrupted(self._endpoint, "the stream ended before a finishReason")
         out: list[StreamEvent] = []
         self._complete(out)
         reason = finish_reason(self._finish_reason, self._calls > 0)
@@ -119,7 +116,6 @@ class GeminiStreamDecoder:
         if part.thought:
             out.append(ReasoningDelta(part.text))
         else:
-            self._text.append(part.text)
             out.append(TextDelta(part.text))
 
     def _function_call(self, call: WireFunctionCall, out: list[StreamEvent]) -> None:

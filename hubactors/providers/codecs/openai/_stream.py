@@ -51,7 +51,6 @@ class ChatCompletionsStreamDecoder:
         self._endpoint = endpoint
         self._started = False
         self._done = False
-        self._text: list[str] = []
         self._calls: dict[int, _PendingCall] = {}
         self._order: list[_PendingCall] = []
         self._last_key = 0
@@ -106,7 +105,6 @@ class ChatCompletionsStreamDecoder:
             self._refused = True
             text += delta.refusal
         if text:
-            self._text.append(text)
             out.append(TextDelta(text))
         for call in delta.tool_calls or ():
             event = self._tool_delta(call)
@@ -150,4 +148,4 @@ class ChatCompletionsStreamDecoder:
         return out
 
     def _interrupted(self, message: str) -> StreamInterruptedError:
-        return stream_interrupted(self._endpoint, message, self._text)
+        return stream_interrupted(self._endpoint, message)
