@@ -35,7 +35,7 @@ def hub_config(*, max_attempts: int | None = None, **simulation: Any) -> hubacto
 
 
 def server_config(**options: Any) -> ServerConfig:
-    return ServerConfig(port=0, http_port=0, drain_grace=0.5, **options)
+    return ServerConfig(**({"port": 0, "http_port": 0, "drain_grace": 0.5} | options))
 
 
 @asynccontextmanager
