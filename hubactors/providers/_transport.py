@@ -37,6 +37,7 @@ from hubactors.errors import (
     ConnectTimeoutError,
     FirstTokenTimeoutError,
     HubClosedError,
+    HubError,
     InvalidRequestError,
     ProviderConnectionError,
     ProviderError,
@@ -295,9 +296,27 @@ class HttpProvider:
             **kwargs,
         )
 
-    def _describe(self, exc: BaseException) -> str:
+    def _mapped(self, exc: Exception, deadline: float, total: float, *, reading: bool) -> HubError:
+        """The one place an httpx failure becomes our error (raised ``from`` it; the hub
+        scrubs keys from the whole chain where errors leave it).
+
+        What HTTP cannot carry (an illegal URL or header of ours) is the request's
+        :class:`InvalidRequestError`: trying it elsewhere would fail the same way. A
+        connect timeout is :class:`ConnectTimeoutError`; any other failure is
+        :class:`ProviderConnectionError` before the response, :class:`StreamInterruptedError`
+        while its body is read.
+        """
+        if isinstance(exc, httpx.LocalProtocolError | httpx.InvalidURL | ValueError | TypeError):
+            return InvalidRequestError(
+                f"cannot be sent to {self._endpoint.provider}: {exc}", field="request"
+            )
+        if isinstance(exc, httpx.ConnectTimeout):
+            return self._timeout(ConnectTimeoutError, deadline, total)
         detail = str(exc).strip()
-        return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        described = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        if reading:
+            return self._error(StreamInterruptedError, f"response broke off ({described})")
+        return self._error(ProviderConnectionError, f"connection failed ({described})")
 
     def _timeout(self, cls: type[ProviderError], deadline: float, total: float) -> ProviderError:
         """The timeout error for a wait that ended at ``deadline`` (``total`` if it was that)."""
@@ -323,30 +342,15 @@ class HttpProvider:
         """Send ``spec`` and return the response once its headers arrived."""
         client = self._pool.get(spec.url, http2=self._http2, connect_timeout=self._timeouts.connect)
         timeout = httpx.Timeout(connect=self._timeouts.connect, read=None, write=None, pool=None)
-        try:
-            request = client.build_request(
-                spec.method, spec.url, headers=spec.headers, content=spec.body or None,
-                timeout=timeout,
-            )  # fmt: skip
-        except (httpx.InvalidURL, ValueError, TypeError) as exc:
-            raise InvalidRequestError(
-                f"cannot be sent to {self._endpoint.provider}: {exc}", field="request"
-            ) from exc
         with trio.CancelScope(deadline=deadline) as scope:
             try:
+                request = client.build_request(
+                    spec.method, spec.url, headers=spec.headers, content=spec.body or None,
+                    timeout=timeout,
+                )  # fmt: skip
                 response = await client.send(request, stream=True)
-            except httpx.ConnectTimeout:
-                raise self._timeout(ConnectTimeoutError, deadline, total) from None
-            except httpx.LocalProtocolError as exc:
-                # Something of ours that HTTP cannot carry: the request's fault, not the
-                # provider's, and trying it elsewhere would fail the same way.
-                raise InvalidRequestError(
-                    f"cannot be sent to {self._endpoint.provider}: {exc}", field="request"
-                ) from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise self._error(
-                    ProviderConnectionError, f"connection failed ({self._describe(exc)})"
-                ) from None
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:
+                raise self._mapped(exc, deadline, total, reading=False) from exc
             stack.push_async_callback(response.aclose)
         if scope.cancelled_caught:
             raise self._timeout(timeout_error, deadline, total)
@@ -390,9 +394,7 @@ class HttpProvider:
             except StopAsyncIteration:
                 return None
             except httpx.HTTPError as exc:
-                raise self._error(
-                    StreamInterruptedError, f"response broke off ({self._describe(exc)})"
-                ) from None
+                raise self._mapped(exc, deadline, total, reading=True) from exc
         # Only reached when the deadline cancelled the wait.
         raise self._timeout(timeout_error, deadline, total)
 
