@@ -23,10 +23,10 @@ from hubactors.errors import ConfigError, HubError
 from hubactors.hub._hub import open_hub
 from hubactors.model._accumulate import StreamAccumulator
 from hubactors.model._types import ChatRequest, ChatResponse, Message, TextDelta
-from hubactors.providers._registry import http_providers
+from hubactors.providers._registry import provider_names
 from hubactors.routing import STRATEGY_NAMES
 
-PROVIDERS = (*http_providers(), "simulated")
+PROVIDERS = tuple(provider_names())
 
 
 def _print_json(obj: Any) -> None:

@@ -37,6 +37,11 @@ DEFAULT_API_KEY_ENVS: dict[str, str] = {
 OpenAI-compatible hosts have none: without ``api_key_env`` they are called without a key."""
 
 
+def provider_names() -> list[str]:
+    """Every provider a deployment may name: those served over HTTP, and the simulated one."""
+    return [*_CODECS, SIMULATED]
+
+
 def http_providers() -> list[str]:
     """The provider names served over HTTP by a codec."""
     return list(_CODECS)
