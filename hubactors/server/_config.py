@@ -9,6 +9,7 @@ API key, the file names the environment variable that holds it (``token_env``, b
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +71,8 @@ def server_config_from_dict(data: Mapping[str, Any], *, file: str | None = None)
         if "at `$." in message:
             message, _, path = message.partition(" - at `$.")
             key = "server." + path.rstrip("`")
+        elif (unknown := re.search(r"unknown field `(\w+)`", message)) is not None:
+            key = f"server.{unknown.group(1)}"
         raise ConfigError(message, file=file, key=key) from None
 
 

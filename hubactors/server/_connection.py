@@ -26,7 +26,7 @@ from hubactors import (
     Hub,
     HubError,
     InvalidRequestError,
-    RateLimitError,
+    LocalRateLimitError,
     StreamAccumulator,
 )
 from hubactors.server._config import ServerConfig
@@ -157,10 +157,8 @@ class Connection:
     def _refusal(self, frame: RequestFrame) -> HubError | None:
         if len(self._requests) >= self._config.max_in_flight:
             limit = self._config.max_in_flight
-            return RateLimitError(
-                f"too many requests in flight on this connection (limit {limit})",
-                status=429,
-                retryable=True,
+            return LocalRateLimitError(
+                f"too many requests in flight on this connection (limit {limit})"
             )
         if self._drain.draining:
             return shutting_down()

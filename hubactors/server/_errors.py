@@ -11,19 +11,25 @@ from __future__ import annotations
 import msgspec
 
 from hubactors import (
-    CircuitOpenError,
+    AttemptError,
     ContentFilterError,
+    CooldownError,
     HubClosedError,
     HubError,
     InvalidRequestError,
+    LocalError,
+    LocalRateLimitError,
     NoDeploymentAvailable,
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
+    TotalTimeoutError,
 )
 
 CANCELLED = "Cancelled"
 """The error type of a request the client cancelled."""
+
+_LIMITED = (RateLimitError, LocalRateLimitError, CooldownError)
 
 
 class WireError(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,12 +42,11 @@ class WireError(msgspec.Struct, frozen=True, kw_only=True):
     status: int | None = None
 
 
-def _rate_limit_of(exc: BaseException) -> RateLimitError | None:
-    if isinstance(exc, RateLimitError):
-        return exc
-    if isinstance(exc, NoDeploymentAvailable) and isinstance(exc.__cause__, RateLimitError):
-        return exc.__cause__
-    return None
+def _rate_limit_of(exc: BaseException) -> AttemptError | None:
+    """The rate limit behind ``exc`` (itself, or what the last failover attempt met)."""
+    if isinstance(exc, NoDeploymentAvailable):
+        exc = exc.__cause__ if exc.__cause__ is not None else exc
+    return exc if isinstance(exc, _LIMITED) else None
 
 
 def http_status(exc: BaseException) -> int:
@@ -50,12 +55,12 @@ def http_status(exc: BaseException) -> int:
         return 400
     if _rate_limit_of(exc) is not None:
         return 429
-    if isinstance(exc, CircuitOpenError | NoDeploymentAvailable | HubClosedError):
-        return 503
-    if isinstance(exc, ProviderTimeoutError):
+    if isinstance(exc, TotalTimeoutError | ProviderTimeoutError):
         return 504
     if isinstance(exc, ProviderError):
         return 502
+    if isinstance(exc, LocalError | NoDeploymentAvailable | HubClosedError):
+        return 503
     return 500
 
 
@@ -67,11 +72,11 @@ def retry_after(exc: BaseException) -> float | None:
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether the same request may succeed if sent again (here later, or elsewhere)."""
-    if isinstance(exc, ProviderError):
+    if isinstance(exc, AttemptError):
         return exc.retryable
     if isinstance(exc, NoDeploymentAvailable):
         cause = exc.__cause__
-        return cause.retryable if isinstance(cause, ProviderError) else True
+        return cause.retryable if isinstance(cause, AttemptError) else True
     return isinstance(exc, HubClosedError)
 
 

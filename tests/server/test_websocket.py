@@ -141,7 +141,7 @@ async def test_a_request_over_the_in_flight_limit_is_refused_as_retryable() -> N
 
         frames = await in_thread(client)
         assert frames[0]["id"] == "c"
-        assert frames[0]["error"]["type"] == "RateLimitError"
+        assert frames[0]["error"]["type"] == "LocalRateLimitError"
         assert frames[0]["error"]["retryable"] is True
         assert {f["id"] for f in frames[1:]} == {"a", "b"}
 
