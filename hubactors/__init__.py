@@ -8,6 +8,7 @@ Start a hub with :func:`open_hub` and send it requests::
             async for event in events: ...
 """
 
+from hubactors.actors import SupervisorEscalation
 from hubactors.config import (
     DeploymentConfig,
     HubConfig,
@@ -74,6 +75,7 @@ from hubactors.model._types import (
     Usage,
     UsageEvent,
 )
+from hubactors.routing import DeploymentStatus
 
 __version__ = "0.1.0"
 
@@ -92,6 +94,7 @@ __all__ = [
     "CooldownError",
     "DeploymentConfig",
     "DeploymentCrashedError",
+    "DeploymentStatus",
     "EventStream",
     "Finish",
     "FinishReason",
@@ -125,6 +128,7 @@ __all__ = [
     "StreamIdleTimeoutError",
     "StreamInterruptedError",
     "StreamStart",
+    "SupervisorEscalation",
     "TextDelta",
     "TextPart",
     "TokenEstimator",
