@@ -123,6 +123,17 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     http2: bool = False
 
 
+class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a route retries once every deployment it may try has failed: full-jitter backoff
+    from ``backoff_initial`` doubling up to ``backoff_max`` seconds between rounds. A
+    provider's ``Retry-After`` replaces the backoff when it is at most ``max_retry_after``
+    seconds; a longer one means that deployment is out for a while and is not waited for."""
+
+    backoff_initial: float = 0.25
+    backoff_max: float = 8.0
+    max_retry_after: float = 60.0
+
+
 class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A logical model name and the deployments that serve it, picked by ``strategy``.
 
@@ -131,7 +142,8 @@ class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     (opt-in) sends a second copy of a request to another deployment when the first has not
     answered (a completion) or produced its first token (a stream) after that many seconds;
     ``0`` means twice the first deployment's moving average of that time. ``queue_size``
-    bounds the requests waiting while every deployment is at its limit.
+    bounds the requests waiting while every deployment is at its limit. ``retry`` says how
+    it backs off between rounds of failover.
     """
 
     name: str
@@ -141,6 +153,7 @@ class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     timeout: float = 120.0
     hedge_after: float | None = None
     queue_size: int = 1000
+    retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
 
 
 class SupervisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -532,6 +545,16 @@ def _validate_route(route: RouteConfig, key: str, known: set[str], file: str | N
         file,
     )
     _check_not_negative(route.queue_size, f"{key}.queue_size", file)
+    retry = route.retry
+    _check_not_negative(retry.backoff_initial, f"{key}.retry.backoff_initial", file)
+    _check_not_negative(retry.backoff_max, f"{key}.retry.backoff_max", file)
+    _check(
+        retry.backoff_max >= retry.backoff_initial,
+        "must not be less than backoff_initial",
+        f"{key}.retry.backoff_max",
+        file,
+    )
+    _check_not_negative(retry.max_retry_after, f"{key}.retry.max_retry_after", file)
 
 
 def _validate_supervision(sup: SupervisionConfig, file: str | None) -> None:

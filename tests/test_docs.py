@@ -16,6 +16,7 @@ SECTIONS = {
     config.HubConfig: "## Top level",
     config.DeploymentConfig: "## `[[deployments]]`",
     config.RouteConfig: "## `[[routes]]`",
+    config.RetryConfig: "### `[routes.retry]`",
     config.SupervisionConfig: "## `[supervision]`",
     config.TimeoutConfig: "### `[deployments.timeouts]`",
     config.BreakerConfig: "### `[deployments.breaker]`",
@@ -34,7 +35,7 @@ def rows_of(heading: str) -> dict[str, str]:
     for line in section.splitlines():
         if line.startswith("| `"):
             key = line.split("|")[1].strip().strip("`").strip("[]")
-            rows[key.removeprefix("deployments.")] = line
+            rows[key.removeprefix("deployments.").removeprefix("routes.")] = line
     return rows
 
 

@@ -63,7 +63,6 @@ class RequestDriver:
         router: ActorRef[Select],
         deployments: Mapping[str, DeploymentClient],
         board: StatusBoard,
-        retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
         estimator: TokenEstimator | None = None,
     ) -> None:
@@ -72,7 +71,6 @@ class RequestDriver:
         self._deployments = deployments
         self._board = board
         self._estimator = estimator
-        self._retry = retry or RetryPolicy()
         self._rng = rng or random.Random()
         self._queues = {name: RequestQueue(route.queue_size) for name, route in routes.items()}
         # Set when a request starts to queue: until then status changes wake nobody, so
@@ -146,7 +144,8 @@ class RequestDriver:
         max_attempts = route.max_attempts
         if max_attempts is None:
             max_attempts = len(route.deployments) + 2
-        return AttemptPlan(route.name, deadline, max_attempts, self._retry, self._rng)
+        retry = RetryPolicy.for_route(route.retry, max_attempts)
+        return AttemptPlan(route.name, deadline, retry, self._rng)
 
     async def _select(
         self, route: RouteConfig, info: RequestInfo, exclude: frozenset[str]

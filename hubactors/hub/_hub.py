@@ -50,7 +50,7 @@ from hubactors.model._convert import coerce_request
 from hubactors.model._tokens import TokenEstimator
 from hubactors.model._types import ChatRequest, ChatResponse
 from hubactors.providers import ClientPool, create_provider
-from hubactors.resilience import RateLimiter, RetryPolicy
+from hubactors.resilience import RateLimiter
 from hubactors.routing import DeploymentStatus, RouterActor, Select, StatusBoard
 
 HUB_INTENSITY = 3
@@ -211,7 +211,6 @@ class _Tree:
         self,
         cfg: HubConfig,
         pool: ClientPool,
-        retry: RetryPolicy | None,
         estimator: TokenEstimator | None,
     ) -> None:
         self.events = EventBus()
@@ -255,7 +254,6 @@ class _Tree:
             router=router.mailbox.ref,
             deployments={name: DeploymentClient(state) for name, state in self.states.items()},
             board=board,
-            retry=retry,
             estimator=estimator,
         )
         self.hub = Hub(cfg, self.driver, board, self.events, metrics)
@@ -283,7 +281,6 @@ class _Tree:
 async def open_hub(
     config: HubConfig | Mapping[str, Any] | str | os.PathLike[str],
     *,
-    retry: RetryPolicy | None = None,
     estimator: TokenEstimator | None = None,
 ) -> AsyncIterator[Hub]:
     """Start a hub from ``config`` (a :class:`HubConfig`, a dict or a TOML path).
@@ -294,14 +291,14 @@ async def open_hub(
     and closes every connection. If the supervision tree gives up, the block is cancelled
     and the escalation is raised.
 
-    ``retry`` sets the backoff between rounds of failover; ``estimator`` replaces the
-    heuristic that sizes requests for TPM limits and cost-aware routing (any object with
-    ``estimate(request) -> int``).
+    ``estimator`` replaces the heuristic that sizes requests for TPM limits and cost-aware
+    routing (any object with ``estimate(request) -> int``). Each route's ``retry`` settings
+    say how it backs off between rounds of failover.
     """
     cfg = coerce_config(dict(config) if isinstance(config, Mapping) else config)
     pool = ClientPool()
     try:
-        tree = _Tree(cfg, pool, retry, estimator)
+        tree = _Tree(cfg, pool, estimator)
         try:
             async with _running(tree, cfg.shutdown_grace) as hub:
                 yield hub

@@ -16,8 +16,6 @@ import random
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-import msgspec
-
 from hubactors.errors import (
     AttemptError,
     LocalRateLimitError,
@@ -68,8 +66,8 @@ class AttemptPlan:
 
     route: str
     deadline: float
-    max_attempts: int
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """The route's retry policy; its ``max_attempts`` bounds failover and retries together."""
     rng: random.Random = field(default_factory=random.Random)
     count: int = 0
     tried: set[str] = field(default_factory=set)
@@ -114,8 +112,7 @@ class AttemptPlan:
         honours a Retry-After); the others once their cooldown ends or their actor is back.
         """
         if self.last_error is not None and self.tried and self.retry_at is None:
-            policy = msgspec.structs.replace(self.retry, max_attempts=self.max_attempts)
-            delay = policy.delay_before(
+            delay = self.retry.delay_before(
                 self.count + 1, self.last_error, now, self.deadline, self.rng
             )
             # No retry of those (too late, or asked to stay away too long): maybe others.
@@ -130,6 +127,10 @@ class AttemptPlan:
         return min(wake, self.deadline)
 
     # --- attempts --------------------------------------------------------------------------
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retry.max_attempts
 
     @property
     def may_hedge(self) -> bool:

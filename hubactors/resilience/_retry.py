@@ -7,6 +7,7 @@ import random
 import msgspec
 
 from hubactors._timing import Backoff
+from hubactors.config import RetryConfig
 from hubactors.errors import AttemptError
 
 
@@ -20,6 +21,15 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int = 3
     backoff: Backoff = msgspec.field(default_factory=lambda: Backoff(initial=0.25, maximum=8.0))
     max_retry_after: float = 60.0
+
+    @classmethod
+    def for_route(cls, config: RetryConfig, max_attempts: int) -> RetryPolicy:
+        """The policy of a route: its ``retry`` settings and its attempt budget."""
+        return cls(
+            max_attempts=max_attempts,
+            backoff=Backoff(initial=config.backoff_initial, maximum=config.backoff_max),
+            max_retry_after=config.max_retry_after,
+        )
 
     def delay_before(
         self,

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from hubactors._timing import Backoff
+from hubactors.config import RetryConfig
 from hubactors.errors import (
     AuthenticationError,
     CooldownError,
@@ -21,11 +22,12 @@ from hubactors.hub._plan import AttemptPlan, Queue, Try, WaitForChange
 from hubactors.resilience import RetryPolicy
 from hubactors.routing import Busy, Choice, Unavailable
 
-NO_JITTER = RetryPolicy(backoff=Backoff(initial=1.0, maximum=8.0, jitter="none"))
-
 
 def plan(deadline: float = 100.0, max_attempts: int = 4) -> AttemptPlan:
-    return AttemptPlan("chat", deadline, max_attempts, NO_JITTER, random.Random(0))
+    retry = RetryPolicy(
+        max_attempts=max_attempts, backoff=Backoff(initial=1.0, maximum=8.0, jitter="none")
+    )
+    return AttemptPlan("chat", deadline, retry, random.Random(0))
 
 
 def fail(p: AttemptPlan, name: str, error: Exception, now: float = 0.0) -> None:
@@ -59,6 +61,19 @@ def test_when_all_tried_are_unavailable_it_waits_for_the_retry_backoff_then_star
     assert action == WaitForChange(11.0)
     assert p.exclude(10.5) == frozenset({"a"})  # still backing off
     assert p.exclude(11.0) == frozenset()  # a new round: everything may be tried again
+
+
+def test_the_routes_retry_settings_make_its_policy() -> None:
+    config = RetryConfig(backoff_initial=0.5, backoff_max=2.0, max_retry_after=5.0)
+    policy = RetryPolicy.for_route(config, max_attempts=7)
+    assert policy.max_attempts == 7
+    assert (policy.backoff.initial, policy.backoff.maximum) == (0.5, 2.0)
+    assert policy.max_retry_after == 5.0
+    p = AttemptPlan("chat", 100.0, policy)
+    fail(p, "a", RateLimitError("429", deployment="a", retry_after=30.0))
+    # A Retry-After longer than the route accepts is not waited for.
+    with pytest.raises(RateLimitError):
+        p.next(Unavailable(skipped=[], retry_at=math.inf), 0.0)
 
 
 def test_a_retry_after_is_honoured_as_the_backoff() -> None:
