@@ -100,12 +100,25 @@ async def _serve(
         await run_until_signal(server.shutdown, server.drain.cut)
 
 
+def _run(hub_config: HubConfig, server_config: ServerConfig, token: str | None, json: bool) -> None:
+    """``trio.run`` the server, raising a lone failure as itself (not in a group)."""
+    try:
+        trio.run(_serve, hub_config, server_config, token, json)
+    except BaseExceptionGroup as group:
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+            leaf = leaf.exceptions[0]
+        if isinstance(leaf, BaseExceptionGroup):
+            raise
+        raise leaf from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run ``hubactors serve``; 0 after a graceful drain, 2 for a bad config."""
     try:
         hub_config, server_config = _configs(args)
         token = resolve_token(server_config)
-        trio.run(_serve, hub_config, server_config, token, args.json)
+        _run(hub_config, server_config, token, args.json)
     except ConfigError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 2

@@ -107,9 +107,9 @@ def _turn(message: object, field: str) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         where = f"{field}.content[{i}]"
-        kind = block.get("type") if isinstance(block, dict) else None
         if not isinstance(block, dict):
             raise _fail(where, "must be a content block object")
+        kind = block.get("type")
         if kind == "text":
             parts.append({"kind": "text", "text": block.get("text")})
         elif kind == "image" and role == "user":

@@ -17,6 +17,7 @@ def open_ws(
     token: str | None = TOKEN,
     subprotocols: list[str] | None = None,
     sock: socket.socket | None = None,
+    close_timeout: float = 2,
     **options: Any,
 ) -> ClientConnection:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -26,7 +27,7 @@ def open_ws(
         subprotocols=subprotocols,  # type: ignore[arg-type]
         proxy=None,
         open_timeout=5,
-        close_timeout=2,
+        close_timeout=close_timeout,
         sock=sock,
         **options,
     )

@@ -235,6 +235,33 @@ async def test_a_slow_reader_pauses_its_stream_instead_of_growing_a_buffer() -> 
         assert outcome == f"response:{300 * 65536 + 299}"  # every word, nothing lost
 
 
+async def test_a_client_that_stops_answering_pings_is_dropped_and_its_stream_cancelled() -> None:
+    # A client that reads nothing answers no ping either: its socket fills, the ping waits.
+    word = "w" * 65536
+    config = hub_config(reply=" ".join([word] * 300), output_tokens=300, inter_token_delay=0)
+    async with serving(config, ping_interval=0.05, ping_timeout=0.05) as server:
+        gone = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+
+        def client() -> None:
+            with open_ws(server.ws_url, max_size=None, max_queue=1, close_timeout=0.05) as ws:
+                ws.send(request("big", stream=True))
+                trio.from_thread.run(gone.wait, trio_token=token)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(in_thread, client)
+            with trio.fail_after(5):
+                while not server.drain.in_flight:  # noqa: ASYNC110 - polling the server
+                    await trio.sleep(0.01)
+                dropped = trio.current_time()
+                while server.websocket.connections or server.drain.in_flight:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+                dropped = trio.current_time() - dropped
+            gone.set()
+        assert server.metrics.in_flight.labels("websocket")._value.get() == 0
+        assert dropped < 1.0
+
+
 async def test_protocol_examples_in_the_docs_match_what_the_server_sends(server: Server) -> None:
     def client() -> list[dict[str, Any]]:
         with open_ws(server.ws_url) as ws:
