@@ -126,8 +126,6 @@ def test_tool_call_deltas_concatenate_to_the_completed_arguments(name: str) -> N
 def test_recorded_body_matches_sdk_result(name: str) -> None:
     response = CODEC.parse_response((FIXTURES / f"{name}.json").read_bytes(), ENDPOINT)
     _assert_matches(response, _expected(name))
-    assert response.provider == "anthropic"
-    assert response.deployment == "claude-main"
 
 
 def test_recorded_error_body_becomes_invalid_request_error_with_its_details() -> None:

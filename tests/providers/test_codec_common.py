@@ -292,10 +292,9 @@ def test_decode_or_none_gives_none_for_what_does_not_decode() -> None:
 # --- streams -------------------------------------------------------------------------------
 
 
-def test_stream_start_is_stamped_with_the_endpoint() -> None:
-    assert stream_start(endpoint("azure"), "id-1", "gpt") == StreamStart(
-        id="id-1", model="gpt", provider="azure", deployment="primary"
-    )
+def test_stream_start_leaves_identity_to_the_deployment() -> None:
+    assert stream_start(endpoint("azure"), "id-1", "gpt") == StreamStart(id="id-1", model="gpt")
+    assert stream_start(endpoint("azure"), "id-1", "").model == "m"
 
 
 def test_stream_interrupted_names_the_endpoint_and_leaves_the_text_to_the_hub() -> None:

@@ -174,8 +174,6 @@ def test_tool_call_deltas_concatenate_to_the_completed_arguments(name: str) -> N
 def test_recorded_body_matches_sdk_result(name: str) -> None:
     response = CODEC.parse_response((FIXTURES / f"{name}.json").read_bytes(), ENDPOINT)
     _assert_matches(response, _expected(name))
-    assert response.provider == "gemini"
-    assert response.deployment == "gemini-main"
 
 
 def test_function_call_with_stop_normalizes_to_tool_calls_and_keeps_raw_stop() -> None:

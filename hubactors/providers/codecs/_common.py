@@ -332,10 +332,9 @@ def decode_or_none(decoder: msgspec.json.Decoder[T], data: bytes | str) -> T | N
 
 
 def stream_start(endpoint: Endpoint, id: str, model: str) -> StreamStart:
-    """The first event of every stream, stamped with the endpoint's provider and deployment."""
-    return StreamStart(
-        id=id, model=model, provider=endpoint.provider, deployment=endpoint.deployment
-    )
+    """The first event of every stream (its provider and deployment are stamped by the
+    deployment that serves it)."""
+    return StreamStart(id=id, model=model or endpoint.model)
 
 
 def stream_interrupted(endpoint: Endpoint, message: str) -> StreamInterruptedError:

@@ -224,8 +224,6 @@ class AnthropicCodec:
             raw_finish_reason=message.stop_reason,
             usage=usage_from(message.usage),
             reasoning="".join(reasoning) or None,
-            provider=endpoint.provider,
-            deployment=endpoint.deployment,
         )
 
     def stream_decoder(self, endpoint: Endpoint) -> AnthropicStreamDecoder:

@@ -275,8 +275,6 @@ class GeminiCodec:
             raw_finish_reason=candidate.finish_reason,
             usage=usage_from(response.usage_metadata),
             reasoning="".join(reasoning) or None,
-            provider=endpoint.provider,
-            deployment=endpoint.deployment,
         )
 
     def stream_decoder(self, endpoint: Endpoint) -> GeminiStreamDecoder:

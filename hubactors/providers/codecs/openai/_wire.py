@@ -244,6 +244,4 @@ def parse_response(body: bytes, endpoint: Endpoint) -> ChatResponse:
         raw_finish_reason=choice.finish_reason,
         usage=usage_from(wire.usage or (wire.x_groq.usage if wire.x_groq else None)) or Usage(),
         reasoning=msg.reasoning_content or msg.reasoning or None,
-        provider=endpoint.provider,
-        deployment=endpoint.deployment,
     )
