@@ -24,6 +24,7 @@ from hubactors import (
     ChatResponse,
     Finish,
     HubConfigBuilder,
+    LocalRateLimitError,
     NoDeploymentAvailable,
     RateLimitError,
     ServerError,
@@ -431,7 +432,7 @@ async def test_rate_limit_headers_tighten_the_limit_live(
     )
     async with one_host(exhausted) as (server, hub):
         await hub.complete(ask())
-        with pytest.raises(RateLimitError, match="deadline cannot be met"):
+        with pytest.raises(LocalRateLimitError, match="deadline cannot be met"):
             await hub.complete(ask(timeout=10.0))
     assert len(server.requests) == 1
 
