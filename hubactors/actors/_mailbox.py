@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -148,6 +149,11 @@ class ActorRef(Generic[M]):
         asks = self._mailbox._asks
         asks.add(reply)
         try:
+            if limit == math.inf:
+                # No bound of its own: the caller's scopes bound it (a cancel scope costs
+                # microseconds, and this is every request's path).
+                await self.tell(msg)
+                return await reply.wait()
             with trio.CancelScope(deadline=limit):
                 await self.tell(msg)
                 return await reply.wait()

@@ -7,6 +7,7 @@ This is the one place that stamps what the deployment knows about an answer: its
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -114,11 +115,13 @@ class UpstreamStream:
     def model(self) -> str:
         return self._lease.state.config.model
 
-    async def next(self) -> StreamEvent:
-        """The next event. Raises the provider's error, or ``StreamInterruptedError``
-        when the stream ends without its terminal event."""
+    async def next(self, deadline: float = math.inf) -> StreamEvent | None:
+        """The next event, or ``None`` once ``deadline`` passed (the read is cancelled).
+        Raises the provider's error, or ``StreamInterruptedError`` when the stream ends
+        without its terminal event."""
         lease = self._lease
-        with lease.running():
+        event: StreamEvent | None = None
+        with lease.running(deadline) as running:
             try:
                 event = await self._events.__anext__()
             except StopAsyncIteration:
@@ -126,6 +129,8 @@ class UpstreamStream:
                     "the stream ended without its terminal event", deployment=self.deployment
                 )
                 raise error from None
+        if running.deadline_passed or event is None:
+            return None
         if self._ttft is None and isinstance(event, CONTENT_EVENTS):
             self._ttft = trio.current_time() - lease.started
             lease.state.ttft.update(self._ttft)

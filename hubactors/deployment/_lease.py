@@ -17,8 +17,9 @@ actor had made the call itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import math
+from collections.abc import Callable
+from types import TracebackType
 from typing import Protocol
 
 import trio
@@ -109,42 +110,20 @@ class Lease:
         if self._scope is not None:
             self._scope.cancel()
 
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        """Run a piece of the attempt (the call, or one read of a stream) under the lease.
+    def running(self, deadline: float = math.inf) -> Running:
+        """Run a piece of the attempt (the call, or one read of a stream) under the lease:
+        ``with lease.running(): ...``.
 
         A ``ProviderError`` is reported as the failure and re-raised; our own ``HubError``
         (bad input caught at encoding) and cancellation end the lease learning nothing; any
         other exception is a bug: it crashes the actor and the caller gets a retryable
         ``DeploymentCrashedError``. Raises that error too when the lease is (or gets)
-        revoked.
+        revoked. At ``deadline`` the work is cancelled and :attr:`Running.deadline_passed`
+        says so (the caller turns that into its error); one cancel scope serves both.
         """
         if self.revoked is not None:
             raise self.revoked
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            try:
-                yield
-            except ProviderError as exc:
-                self.failed(exc)
-                raise
-            except HubError:
-                self.abandon()
-                raise
-            except Exception as exc:
-                self.abandon()
-                self._owner.crash(exc)
-                raise DeploymentCrashedError(
-                    "the deployment crashed while serving the request",
-                    deployment=self.state.config.name,
-                ) from exc
-            except BaseException:
-                self.abandon()
-                raise
-            finally:
-                self._scope = None
-        if scope.cancelled_caught and self.revoked is not None:
-            raise self.revoked
+        return Running(self, deadline)
 
     def _end(self) -> None:
         self._done = True
@@ -158,3 +137,52 @@ def revoke_all(leases: set[Lease], make_error: Callable[[], DeploymentCrashedErr
     """Revoke every lease in ``leases`` (the actor that granted them stopped)."""
     for lease in list(leases):
         lease.revoke(make_error())
+
+
+class Running:
+    """One piece of an attempt under a lease (see :meth:`Lease.running`)."""
+
+    __slots__ = ("_lease", "_scope", "deadline_passed")
+
+    def __init__(self, lease: Lease, deadline: float) -> None:
+        self._lease = lease
+        self._scope = trio.CancelScope(deadline=deadline)
+        self.deadline_passed = False
+
+    def __enter__(self) -> Running:
+        self._scope.__enter__()
+        self._lease._scope = self._scope
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        lease = self._lease
+        lease._scope = None
+        crashed: DeploymentCrashedError | None = None
+        if isinstance(error, ProviderError):
+            lease.failed(error)
+        elif isinstance(error, HubError):
+            lease.abandon()
+        elif isinstance(error, Exception):
+            lease.abandon()
+            lease._owner.crash(error)
+            crashed = DeploymentCrashedError(
+                "the deployment crashed while serving the request",
+                deployment=lease.state.config.name,
+            )
+        elif error is not None:
+            lease.abandon()  # cancelled (or interrupted): nothing is learned
+        # The scope is left before anything is raised here, so Trio's state stays sound.
+        # (True with no error at all: only a swallowed error counts.)
+        swallowed = bool(self._scope.__exit__(kind, error, traceback)) and error is not None
+        if crashed is not None:
+            raise crashed from error
+        if swallowed:
+            if lease.revoked is not None:
+                raise lease.revoked
+            self.deadline_passed = True
+        return swallowed

@@ -64,6 +64,7 @@ class EventStream:
         """
         while True:
             event = await self._upstream.next()
+            assert event is not None  # no deadline of its own: the driver's scope bounds it
             self._buffer.append(event)
             if isinstance(event, (*CONTENT_EVENTS, Finish)):
                 self.ttft = trio.current_time() - self._started
@@ -84,8 +85,7 @@ class EventStream:
 
     async def _read(self) -> StreamEvent:
         try:
-            with trio.move_on_at(self._deadline) as scope:
-                return await self._upstream.next()
+            event = await self._upstream.next(self._deadline)
         except AttemptError as exc:
             message = exc.message
             if isinstance(exc, StreamInterruptedError):
@@ -93,7 +93,8 @@ class EventStream:
             else:
                 message = f"the stream failed after content was delivered: {message}"
             raise self._interrupted(message, exc) from exc
-        assert scope.cancelled_caught
+        if event is not None:
+            return event
         cause = TotalTimeoutError("the request's deadline passed mid-stream")
         raise self._interrupted(cause.message, cause) from cause
 
