@@ -121,6 +121,9 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     simulation: SimulationConfig = msgspec.field(default_factory=SimulationConfig)
     http2: bool = False
+    transport: Literal["auto", "h11", "httpx"] = "auto"
+    """The HTTP client: ``h11`` (lean HTTP/1.1), ``httpx`` (HTTP/2, proxies), or ``auto``:
+    h11 unless ``http2`` is set or a proxy applies to the host."""
 
 
 class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -521,6 +524,12 @@ def _validate_deployment(dep: DeploymentConfig, key: str, file: str | None) -> N
             file,
         )
     _check_endpoint(dep, key, file)
+    _check(
+        not (dep.http2 and dep.transport == "h11"),
+        "the h11 client speaks HTTP/1.1 only: use 'httpx' or 'auto' with http2",
+        f"{key}.transport",
+        file,
+    )
     for field in ("rpm", "tpm", "max_concurrency", "weight", "context_window"):
         _check_positive(getattr(dep, field), f"{key}.{field}", file)
     for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):

@@ -630,3 +630,18 @@ def test_a_bad_deprecated_total_is_named_as_written(value: object, reason: str) 
 def test_the_old_name_is_gone_from_the_struct() -> None:
     assert "total" not in TimeoutConfig.__struct_fields__
     assert TimeoutConfig().attempt == 600.0
+
+
+def test_http2_on_the_http11_client_is_refused_naming_the_transport() -> None:
+    data = {
+        "deployments": [
+            {"name": "a", "provider": "openai", "model": "m", "http2": True, "transport": "h11"}
+        ],
+        "routes": [{"name": "chat", "deployments": ["a"]}],
+    }
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert info.value.key == "deployments[0].transport"
+    for transport in ("auto", "httpx"):
+        data["deployments"][0]["transport"] = transport
+        assert config_from_dict(data).deployments[0].transport == transport

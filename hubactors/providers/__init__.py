@@ -3,7 +3,7 @@ they share, the simulated provider, the model catalog, and the registry that bui
 client of a deployment from its config."""
 
 from hubactors.providers._base import Pricing, Provider
+from hubactors.providers._pool import ClientPool
 from hubactors.providers._registry import create_provider
-from hubactors.providers._transport import ClientPool
 
 __all__ = ["ClientPool", "Pricing", "Provider", "create_provider"]

@@ -13,7 +13,8 @@ from hubactors.config import DeploymentConfig
 from hubactors.errors import ConfigError
 from hubactors.providers._base import Pricing, Provider
 from hubactors.providers._catalog import pricing_for
-from hubactors.providers._transport import ClientPool, HeadersCallback, HttpProvider
+from hubactors.providers._pool import ClientPool
+from hubactors.providers._transport import HeadersCallback, HttpProvider
 from hubactors.providers.codecs._common import Codec, Endpoint, Secret
 from hubactors.providers.simulated import PROVIDER as SIMULATED
 from hubactors.providers.simulated import SimulatedProvider
@@ -119,6 +120,7 @@ def create_http_provider(
         timeouts=deployment.timeouts,
         pricing=pricing,
         http2=deployment.http2,
+        transport=deployment.transport,
         on_headers=on_headers,
     )
 

@@ -1,8 +1,8 @@
-"""The HTTP transport shared by every real provider: pooled httpx clients and ``HttpProvider``.
+"""The HTTP transport shared by every real provider: ``HttpProvider``.
 
-:class:`ClientPool` keeps one ``httpx.AsyncClient`` per origin (scheme, host, port, HTTP/2),
-shared by every deployment on that host. :class:`HttpProvider` drives one deployment with a
-codec: it sends the codec's request, maps failures to typed errors and enforces the timeouts
+:class:`HttpProvider` drives one deployment with a codec over a client of the shared
+:class:`~hubactors.providers._pool.ClientPool` (one per origin): it sends the codec's
+request, maps failures to typed errors and enforces the timeouts
 of :class:`~hubactors.config.TimeoutConfig` with Trio cancel scopes, so they run on the Trio
 clock (and on ``MockClock`` in tests):
 
@@ -14,18 +14,16 @@ clock (and on ``MockClock`` in tests):
 - ``attempt``: the whole attempt (:class:`AttemptTimeoutError`).
 
 No error message, ``repr`` or log line contains the API key: transport messages are passed
-through :func:`~hubactors.errors.redact` and raised without their httpx cause attached.
+through :func:`~hubactors.errors.redact`, and the hub scrubs the chained httpx error.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import httpcore
 import httpx
 import msgspec
 import trio
@@ -33,10 +31,8 @@ import trio
 from hubactors.config import TimeoutConfig
 from hubactors.errors import (
     AttemptTimeoutError,
-    ConfigError,
     ConnectTimeoutError,
     FirstTokenTimeoutError,
-    HubClosedError,
     HubError,
     InvalidRequestError,
     ProviderConnectionError,
@@ -47,6 +43,7 @@ from hubactors.errors import (
 )
 from hubactors.model._types import ChatRequest, ChatResponse, Finish, StreamEvent, Usage
 from hubactors.providers._base import Pricing
+from hubactors.providers._pool import ClientPool, HttpClient, HttpResponse, TransportKind
 from hubactors.providers._sse import SSEParser
 from hubactors.providers.codecs._common import Codec, Endpoint, HttpRequestSpec, api_key_of
 
@@ -59,110 +56,6 @@ DRAIN_BYTES = 64 * 1024
 
 DRAIN_SECONDS = 0.5
 """How long that read may take (the rest of a finished stream is normally already here)."""
-_USER_AGENT = "hubactors"
-
-
-class _ReclaimingConnectionPool(httpcore.AsyncConnectionPool):
-    """httpcore's pool, plus the reclaiming of connections orphaned by cancelled requests.
-
-    httpcore 1.0 can leave a connection in the pool that no request owns and that is neither
-    idle nor closed (a request cancelled after being assigned a new connection, before using
-    it: encode/httpcore#1093). Such a connection holds a slot forever, and once every slot
-    is held the pool hangs. Before each assignment pass this drops and closes them.
-    """
-
-    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        requests = getattr(self, "_requests", None)
-        connections = getattr(self, "_connections", None)
-        orphans: list[httpcore.AsyncConnectionInterface] = []
-        if isinstance(requests, list) and isinstance(connections, list):
-            owned = {id(getattr(r, "connection", None)) for r in requests}
-            orphans = [
-                c
-                for c in connections
-                if id(c) not in owned and not c.is_idle() and not c.is_closed()
-            ]
-            for connection in orphans:
-                connections.remove(connection)
-        return orphans + super()._assign_requests_to_connections()
-
-
-class ClientPool:
-    """One pooled ``httpx.AsyncClient`` per origin, reused by every deployment on that host.
-
-    HTTP/1.1 keep-alive by default; HTTP/2 when asked and the ``h2`` package is installed.
-    Close it with :meth:`aclose` when no provider uses it any more.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_connections: int = 100,
-        max_keepalive_connections: int = 20,
-        keepalive_expiry: float = 30.0,
-    ) -> None:
-        self._limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-            keepalive_expiry=keepalive_expiry,
-        )
-        self._clients: dict[tuple[str, str, int, bool], httpx.AsyncClient] = {}
-        self._closed = False
-
-    def __len__(self) -> int:
-        return len(self._clients)
-
-    def get(
-        self, base_url: str, *, http2: bool = False, connect_timeout: float | None = 10.0
-    ) -> httpx.AsyncClient:
-        """The client for ``base_url``'s origin, created on first use.
-
-        Raises ``ConfigError`` for HTTP/2 without ``h2`` or a URL that is not http(s), and
-        ``HubClosedError`` once the pool is closed. ``connect_timeout`` applies to a client
-        created by this call (requests may override it).
-        """
-        if self._closed:
-            raise HubClosedError("the HTTP client pool is closed")
-        try:
-            url = httpx.URL(base_url)
-        except httpx.InvalidURL as exc:
-            raise ConfigError(f"invalid URL: {exc}", key="base_url") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError("expected an http:// or https:// URL", key="base_url")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        key = (url.scheme, url.host, port, http2)
-        client = self._clients.get(key)
-        if client is None:
-            client = self._clients[key] = self._new_client(http2, connect_timeout)
-        return client
-
-    def _new_client(self, http2: bool, connect_timeout: float | None) -> httpx.AsyncClient:
-        if http2 and importlib.util.find_spec("h2") is None:
-            raise ConfigError(
-                "HTTP/2 needs the 'h2' package (pip install 'hubactors[http2]')", key="http2"
-            )
-        ssl_context = httpx.create_ssl_context()
-        transport = httpx.AsyncHTTPTransport(verify=ssl_context, http2=http2, limits=self._limits)
-        transport._pool = _ReclaimingConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=self._limits.max_connections,
-            max_keepalive_connections=self._limits.max_keepalive_connections,
-            keepalive_expiry=self._limits.keepalive_expiry,
-            http1=True,
-            http2=http2,
-        )
-        timeout = httpx.Timeout(connect=connect_timeout, read=None, write=None, pool=None)
-        return httpx.AsyncClient(
-            transport=transport, timeout=timeout, headers={"User-Agent": _USER_AGENT}
-        )
-
-    async def aclose(self) -> None:
-        """Close every client; later :meth:`get` calls raise ``HubClosedError``."""
-        self._closed = True
-        clients, self._clients = list(self._clients.values()), {}
-        with trio.CancelScope(shield=True):
-            for client in clients:
-                await client.aclose()
 
 
 class HttpProvider:
@@ -181,6 +74,7 @@ class HttpProvider:
         timeouts: TimeoutConfig | None = None,
         pricing: Pricing | None = None,
         http2: bool = False,
+        transport: TransportKind = "auto",
         on_headers: HeadersCallback | None = None,
     ) -> None:
         self._codec = codec
@@ -189,6 +83,9 @@ class HttpProvider:
         self._timeouts = timeouts or TimeoutConfig()
         self._pricing = pricing or Pricing()
         self._http2 = http2
+        self._transport: TransportKind = transport
+        # Every request of a deployment goes to its one origin: the client is looked up once.
+        self._client: HttpClient | None = None
         self._on_headers = on_headers
 
     def __repr__(self) -> str:
@@ -277,7 +174,7 @@ class HttpProvider:
                 f"cannot be encoded for {self._endpoint.provider}: {exc}", field="request"
             ) from exc
 
-    async def _raise_for_status(self, response: httpx.Response, total: float) -> None:
+    async def _raise_for_status(self, response: HttpResponse, total: float) -> None:
         """Raise the codec's typed error for a non-2xx response (its body read, capped)."""
         if response.is_success:
             return
@@ -338,17 +235,25 @@ class HttpProvider:
         deadline: float,
         timeout_error: type[ProviderError],
         total: float,
-    ) -> httpx.Response:
+    ) -> HttpResponse:
         """Send ``spec`` and return the response once its headers arrived."""
-        client = self._pool.get(spec.url, http2=self._http2, connect_timeout=self._timeouts.connect)
-        timeout = httpx.Timeout(connect=self._timeouts.connect, read=None, write=None, pool=None)
+        client = self._client
+        if client is None:
+            client = self._client = self._pool.get(
+                spec.url,
+                http2=self._http2,
+                connect_timeout=self._timeouts.connect,
+                transport=self._transport,
+            )
         with trio.CancelScope(deadline=deadline) as scope:
             try:
-                request = client.build_request(
-                    spec.method, spec.url, headers=spec.headers, content=spec.body or None,
-                    timeout=timeout,
-                )  # fmt: skip
-                response = await client.send(request, stream=True)
+                response = await client.send(
+                    spec.method,
+                    spec.url,
+                    spec.headers,
+                    spec.body,
+                    connect_timeout=self._timeouts.connect,
+                )
             except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:
                 raise self._mapped(exc, deadline, total, reading=False) from exc
             stack.push_async_callback(response.aclose)
@@ -358,9 +263,7 @@ class HttpProvider:
             self._on_headers(response.headers)
         return response
 
-    async def _read_body(
-        self, response: httpx.Response, total: float, *, limit: int | None
-    ) -> bytes:
+    async def _read_body(self, response: HttpResponse, total: float, *, limit: int | None) -> bytes:
         """The whole body (up to ``limit`` bytes), each gap bounded by the idle timeout."""
         parts: list[bytes] = []
         size = 0
@@ -399,7 +302,7 @@ class HttpProvider:
         raise self._timeout(timeout_error, deadline, total)
 
     async def _events(
-        self, response: httpx.Response, first: float, total: float
+        self, response: HttpResponse, first: float, total: float
     ) -> AsyncGenerator[StreamEvent, None]:
         """Body bytes -> SSE events -> stream events, under the first-token and idle timeouts."""
         parser = SSEParser()
@@ -432,7 +335,7 @@ class HttpProvider:
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Read what is left of a finished stream's body (a ``[DONE]`` line, the chunked
-    terminator), so httpcore can put the connection back in the pool. Bounded: past
+    terminator), so the client can put the connection back in the pool. Bounded: past
     :data:`DRAIN_BYTES` or :data:`DRAIN_SECONDS` the connection is dropped instead."""
     size = 0
     with trio.CancelScope(shield=True), trio.move_on_after(DRAIN_SECONDS):

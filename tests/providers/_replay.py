@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -97,9 +98,12 @@ class RecordedRequest:
 class ReplayServer:
     """The running server: ``url``, the recorded ``requests`` and the counters."""
 
-    def __init__(self, plan: Sequence[Planned], *, cycle: bool = False) -> None:
+    def __init__(
+        self, plan: Sequence[Planned], *, cycle: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.port = 0
         self.cycle = cycle
+        self.tls = tls
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.connections = 0
@@ -111,7 +115,7 @@ class ReplayServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def set_plan(self, plan: Sequence[Planned]) -> None:
         """Serve ``plan`` from the next request on."""
@@ -136,9 +140,11 @@ class ReplayServer:
         self._next += 1
         return planned
 
-    async def handle(self, stream: trio.SocketStream) -> None:
+    async def handle(self, stream: trio.abc.Stream) -> None:
         self.connections += 1
         buffer = bytearray()
+        if self.tls is not None:
+            stream = trio.SSLStream(stream, self.tls, server_side=True)
         try:
             while (request := await _read_request(stream, buffer)) is not None:
                 self.requests.append(request)
@@ -253,10 +259,11 @@ async def _read_request(stream: trio.SocketStream, buffer: bytearray) -> Recorde
 
 @asynccontextmanager
 async def replay_server(
-    plan: Planned | Sequence[Planned], *, cycle: bool = False
+    plan: Planned | Sequence[Planned], *, cycle: bool = False, tls: ssl.SSLContext | None = None
 ) -> AsyncIterator[ReplayServer]:
-    """Serve ``plan`` on 127.0.0.1 (a free port) for the duration of the block."""
-    server = ReplayServer([plan] if isinstance(plan, Planned) else plan, cycle=cycle)
+    """Serve ``plan`` on 127.0.0.1 (a free port) for the duration of the block; over TLS
+    with ``tls`` (a server-side context)."""
+    server = ReplayServer([plan] if isinstance(plan, Planned) else plan, cycle=cycle, tls=tls)
     try:
         async with trio.open_nursery() as nursery:
             serve = partial(trio.serve_tcp, server.handle, 0, host="127.0.0.1")

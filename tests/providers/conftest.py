@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hubactors.providers._transport import ClientPool
+from hubactors.providers._pool import ClientPool
 
 
 @pytest.fixture

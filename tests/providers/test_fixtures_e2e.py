@@ -16,8 +16,9 @@ from hubactors.config import DeploymentConfig
 from hubactors.errors import ProviderError, error_from_status
 from hubactors.model._accumulate import StreamAccumulator
 from hubactors.model._types import ChatRequest, Finish, Message, StreamStart
+from hubactors.providers._pool import ClientPool
 from hubactors.providers._registry import create_http_provider
-from hubactors.providers._transport import ClientPool, HttpProvider
+from hubactors.providers._transport import HttpProvider
 from tests.providers._expected import (
     assert_matches,
     expected_for,

@@ -6,6 +6,8 @@ import contextlib
 import json
 import math
 import socket
+import ssl
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -13,6 +15,7 @@ import httpcore
 import pytest
 import trio
 import trio.testing
+import trustme
 
 from hubactors.config import DeploymentConfig, TimeoutConfig
 from hubactors.errors import (
@@ -33,8 +36,9 @@ from hubactors.model._accumulate import StreamAccumulator
 from hubactors.model._types import ChatRequest, Finish, Message, StreamEvent, StreamStart, TextDelta
 from hubactors.providers import _registry
 from hubactors.providers._base import Pricing
+from hubactors.providers._pool import ClientPool
 from hubactors.providers._registry import codec_for, create_http_provider
-from hubactors.providers._transport import ClientPool, HttpProvider
+from hubactors.providers._transport import HttpProvider
 from hubactors.providers.codecs._common import Endpoint, Secret
 from hubactors.providers.codecs.openai import OPENAI
 from tests.providers._expected import assert_matches, expected_for
@@ -48,12 +52,22 @@ PRICING = Pricing(input_per_mtok=1.0, output_per_mtok=4.0, cached_input_per_mtok
 REQUEST = ChatRequest(model="route", messages=[Message(role="user", content="hi")])
 
 
+TRANSPORT = "auto"
+
+
+@pytest.fixture(autouse=True, params=["h11", "httpx"])
+def each_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test of this module runs on both HTTP clients."""
+    monkeypatch.setattr(sys.modules[__name__], "TRANSPORT", request.param)
+
+
 def provider(
     url: str,
     pool: ClientPool,
     *,
     timeouts: TimeoutConfig = TIMEOUTS,
     on_headers: Any = None,
+    transport: Any = None,
 ) -> HttpProvider:
     endpoint = Endpoint(
         provider="openai",
@@ -63,7 +77,13 @@ def provider(
         deployment="primary",
     )
     return HttpProvider(
-        OPENAI, endpoint, pool, timeouts=timeouts, pricing=PRICING, on_headers=on_headers
+        OPENAI,
+        endpoint,
+        pool,
+        timeouts=timeouts,
+        pricing=PRICING,
+        on_headers=on_headers,
+        transport=transport or TRANSPORT,
     )
 
 
@@ -382,14 +402,42 @@ async def test_connection_closed_before_headers_is_a_connection_error(
 # --- the client pool -----------------------------------------------------------------------
 
 
+async def test_https_is_verified_against_the_trust_store_and_keeps_its_connection() -> None:
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    authority.configure_trust(client_tls)
+    pool = ClientPool(ssl_context=client_tls)
+    try:
+        async with replay_server(Planned(fixture=TEXT_JSON), tls=server_tls) as server:
+            assert server.url.startswith("https://")
+            p = provider(server.url, pool)
+            for _ in range(3):
+                assert (await p.complete(REQUEST)).text
+            assert server.connections == 1
+        # A server the trust store does not know is refused, as a connection error.
+        untrusted = ClientPool()
+        try:
+            async with replay_server(Planned(fixture=TEXT_JSON), tls=server_tls) as server:
+                with pytest.raises(ProviderConnectionError):
+                    await provider(server.url, untrusted).complete(REQUEST)
+        finally:
+            await untrusted.aclose()
+    finally:
+        await pool.aclose()
+
+
+@pytest.mark.parametrize("transport", ["h11", "httpx"])
 async def test_pool_survives_cancelled_queued_requests(
-    autojump_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock, transport: str
 ) -> None:
     """encode/httpcore#1093: cancelling requests queued for a full pool must not wedge it."""
     pool = ClientPool(max_connections=2)
     try:
         async with replay_server(Planned(fixture=TEXT_JSON, hang=math.inf)) as server:
-            p = provider(server.url, pool, timeouts=TimeoutConfig(attempt=None))
+            timeouts = TimeoutConfig(attempt=None)
+            p = provider(server.url, pool, timeouts=timeouts, transport=transport)
             async with trio.open_nursery() as nursery:
                 for _ in range(50):
                     nursery.start_soon(p.complete, REQUEST)
@@ -409,8 +457,9 @@ async def test_pool_reclaims_a_connection_orphaned_by_a_cancelled_request(
     pool = ClientPool(max_connections=1)
     try:
         async with replay_server(Planned(fixture=TEXT_JSON)) as server:
-            p = provider(server.url, pool, timeouts=TimeoutConfig(attempt=None))
-            core = pool.get(server.url)._transport._pool  # type: ignore[attr-defined]
+            p = provider(server.url, pool, timeouts=TimeoutConfig(attempt=None), transport="httpx")
+            client = pool.get(server.url, transport="httpx")
+            core = client.httpx._transport._pool  # type: ignore[attr-defined]
             origin = httpcore.Origin(b"http", b"127.0.0.1", server.port)
             core._connections.append(core.create_connection(origin))
             await assert_pool_serves(server, p)
