@@ -123,6 +123,7 @@ class ProviderActor:
         """Wait for the rate limiter, bound to the asker (who may give up meanwhile)."""
         state = self.state
         reservation: Reservation | None = None
+        started = trio.current_time()
         try:
             with trio.CancelScope() as scope:
                 admit.reply.bind(scope)
@@ -137,6 +138,9 @@ class ProviderActor:
             self._refuse_admitted(token)
             admit.reply.set_exception(self._stopped_error())
             raise
+        finally:
+            # However the wait ended (granted, refused, given up): it is time spent waiting.
+            state.observer.waited_for_limits(trio.current_time() - started)
         if reservation is None:  # the asker gave up
             self._refuse_admitted(token)
             return

@@ -8,7 +8,6 @@ This is the one place that stamps what the deployment knows about an answer: its
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import msgspec
@@ -17,7 +16,7 @@ import trio
 from hubactors.actors import ActorRef, ActorStoppedError
 from hubactors.deployment._lease import Lease
 from hubactors.deployment._state import Admit, DeploymentState
-from hubactors.errors import HubClosedError, StreamInterruptedError
+from hubactors.errors import DeploymentCrashedError, HubClosedError, StreamInterruptedError
 from hubactors.model._types import (
     CONTENT_EVENTS,
     ChatRequest,
@@ -28,6 +27,7 @@ from hubactors.model._types import (
     Usage,
     UsageEvent,
 )
+from hubactors.providers._base import EventSource, StreamCancelledError
 
 
 class DeploymentClient:
@@ -70,16 +70,21 @@ class DeploymentClient:
         self, request: ChatRequest, *, estimated_tokens: int, deadline: float | None
     ) -> UpstreamStream:
         """Open one streaming attempt; read it with :meth:`UpstreamStream.next`, and
-        always :meth:`UpstreamStream.aclose` it."""
+        always :meth:`UpstreamStream.aclose` it. Reads after ``deadline`` raise
+        ``TotalTimeoutError``."""
         lease = await self.lease(estimated_tokens, deadline)
         stack = AsyncExitStack()
+        limit = math.inf if deadline is None else deadline
         try:
             with lease.running():
-                events = await stack.enter_async_context(lease.provider.open_stream(request))
+                events = await stack.enter_async_context(
+                    lease.provider.open_stream(request, deadline=limit)
+                )
         except BaseException:
             with trio.CancelScope(shield=True):
                 await stack.aclose()
             raise
+        lease.on_revoke(events.cancel)
         return UpstreamStream(lease, stack, events)
 
 
@@ -94,9 +99,7 @@ class UpstreamStream:
 
     __slots__ = ("_events", "_lease", "_stack", "_ttft", "_usage")
 
-    def __init__(
-        self, lease: Lease, stack: AsyncExitStack, events: AsyncIterator[StreamEvent]
-    ) -> None:
+    def __init__(self, lease: Lease, stack: AsyncExitStack, events: EventSource) -> None:
         self._lease = lease
         self._stack = stack
         self._events = events
@@ -115,22 +118,29 @@ class UpstreamStream:
     def model(self) -> str:
         return self._lease.state.config.model
 
-    async def next(self, deadline: float = math.inf) -> StreamEvent | None:
-        """The next event, or ``None`` once ``deadline`` passed (the read is cancelled).
-        Raises the provider's error, or ``StreamInterruptedError`` when the stream ends
-        without its terminal event."""
+    async def next(self) -> StreamEvent:
+        """The next event. Raises the provider's error, ``StreamInterruptedError`` when the
+        stream ends without its terminal event, ``TotalTimeoutError`` past the request's
+        deadline, and ``DeploymentCrashedError`` if the lease is revoked."""
         lease = self._lease
-        event: StreamEvent | None = None
-        with lease.running(deadline) as running:
-            try:
-                event = await self._events.__anext__()
-            except StopAsyncIteration:
-                error = StreamInterruptedError(
-                    "the stream ended without its terminal event", deployment=self.deployment
-                )
-                raise error from None
-        if running.deadline_passed or event is None:
-            return None
+        try:
+            event = await self._events.__anext__()
+        except StopAsyncIteration:
+            error = StreamInterruptedError(
+                "the stream ended without its terminal event", deployment=self.deployment
+            )
+            lease.failed(error)
+            raise error from None
+        except StreamCancelledError:
+            lease.abandon()
+            raise lease.revoked or DeploymentCrashedError(
+                "the stream was stopped", deployment=self.deployment
+            ) from None
+        except BaseException as exc:
+            raised = lease.settle_error(exc)
+            if raised is exc:
+                raise
+            raise raised from exc
         if self._ttft is None and isinstance(event, CONTENT_EVENTS):
             self._ttft = trio.current_time() - lease.started
             lease.state.ttft.update(self._ttft)

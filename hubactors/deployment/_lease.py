@@ -55,7 +55,9 @@ class Lease:
     lease that neither succeeded nor failed; every ending after the first is ignored.
     """
 
-    __slots__ = ("_done", "_owner", "_reservation", "_scope", "revoked", "started", "state")
+    __slots__ = (
+        "_done", "_on_revoke", "_owner", "_reservation", "_scope", "revoked", "started", "state",
+    )  # fmt: skip
 
     def __init__(self, state: DeploymentState, reservation: Reservation, owner: LeaseOwner) -> None:
         self.state = state
@@ -63,6 +65,7 @@ class Lease:
         self._owner = owner
         self._done = False
         self._scope: trio.CancelScope | None = None
+        self._on_revoke: Callable[[], None] | None = None
         self.revoked: DeploymentCrashedError | None = None
         self.started = trio.current_time()
 
@@ -109,6 +112,33 @@ class Lease:
         self.abandon()
         if self._scope is not None:
             self._scope.cancel()
+        if self._on_revoke is not None:
+            self._on_revoke()
+
+    def on_revoke(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` if the lease is revoked: work that runs outside :meth:`running`
+        (a stream read chunk by chunk) stops itself that way."""
+        self._on_revoke = stop
+
+    def settle_error(self, error: BaseException) -> BaseException:
+        """Report how the attempt's work ended with ``error`` and return what to raise:
+        the error itself, or a ``DeploymentCrashedError`` for a bug (the actor crashes).
+
+        A ``ProviderError`` is the deployment's failure; our own ``HubError`` and
+        cancellation end the lease learning nothing.
+        """
+        if isinstance(error, ProviderError):
+            self.failed(error)
+        elif isinstance(error, HubError) or not isinstance(error, Exception):
+            self.abandon()
+        else:
+            self.abandon()
+            self._owner.crash(error)
+            return DeploymentCrashedError(
+                "the deployment crashed while serving the request",
+                deployment=self.state.config.name,
+            )
+        return error
 
     def running(self, deadline: float = math.inf) -> Running:
         """Run a piece of the attempt (the call, or one read of a stream) under the lease:
@@ -162,25 +192,12 @@ class Running:
     ) -> bool:
         lease = self._lease
         lease._scope = None
-        crashed: DeploymentCrashedError | None = None
-        if isinstance(error, ProviderError):
-            lease.failed(error)
-        elif isinstance(error, HubError):
-            lease.abandon()
-        elif isinstance(error, Exception):
-            lease.abandon()
-            lease._owner.crash(error)
-            crashed = DeploymentCrashedError(
-                "the deployment crashed while serving the request",
-                deployment=lease.state.config.name,
-            )
-        elif error is not None:
-            lease.abandon()  # cancelled (or interrupted): nothing is learned
+        raised = error if error is None else lease.settle_error(error)
         # The scope is left before anything is raised here, so Trio's state stays sound.
         # (True with no error at all: only a swallowed error counts.)
         swallowed = bool(self._scope.__exit__(kind, error, traceback)) and error is not None
-        if crashed is not None:
-            raise crashed from error
+        if raised is not None and raised is not error:
+            raise raised from error
         if swallowed:
             if lease.revoked is not None:
                 raise lease.revoked

@@ -42,6 +42,24 @@ OVERLOAD_STATUSES = frozenset({429, 503, 529})
 """HTTP statuses that mean "too much load": they lower an adaptive concurrency limit."""
 
 
+class DeploymentObserver:
+    """What a deployment reports to the layer above as it works; every method does nothing
+    here (the hub's metrics override them). Called in the actor's or a lease's task, it
+    must not await or raise."""
+
+    __slots__ = ()
+
+    def breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        """The deployment's circuit breaker went from ``old`` to ``new``."""
+
+    def waited_for_limits(self, seconds: float) -> None:
+        """An admission the rate limiter could not grant at once waited ``seconds`` for it,
+        however that wait ended (granted, refused, or the asker gave up)."""
+
+
+NO_OBSERVER = DeploymentObserver()
+
+
 @dataclass(slots=True)
 class Admit:
     """Ask a deployment's actor for a :class:`~hubactors.deployment.Lease`: a slot under its
@@ -66,6 +84,7 @@ class DeploymentState:
     breaker: CircuitBreaker
     health: HealthTracker
     adaptive: AdaptiveConcurrency | None = None
+    observer: DeploymentObserver = NO_OBSERVER
     capabilities: Capabilities = field(default_factory=Capabilities)
     latency: Ewma = field(default_factory=Ewma)
     ttft: Ewma = field(default_factory=Ewma)
@@ -86,9 +105,11 @@ class DeploymentState:
         mailbox: Mailbox[Admit],
         *,
         limiter: RateLimiter | None = None,
+        observer: DeploymentObserver = NO_OBSERVER,
     ) -> DeploymentState:
         """The state of a fresh deployment, with limits and breaker from its config (or
-        ``limiter``, when its provider was wired to it already)."""
+        ``limiter``, when its provider was wired to it already); ``observer`` hears of its
+        breaker's transitions and its rate-limit waits."""
         now = trio.current_time()
         adaptive = (
             AdaptiveConcurrency(initial=config.max_concurrency, maximum=config.max_concurrency)
@@ -101,9 +122,10 @@ class DeploymentState:
             board=board,
             mailbox=mailbox,
             limiter=limiter or RateLimiter.from_config(config, now=now),
-            breaker=CircuitBreaker(config.breaker),
+            breaker=CircuitBreaker(config.breaker, on_change=observer.breaker_changed),
             health=HealthTracker(config.health),
             adaptive=adaptive,
+            observer=observer,
             capabilities=capabilities_for(config),
         )
         state.publish()

@@ -31,14 +31,14 @@ from hubactors.deployment import DeploymentClient
 from hubactors.errors import AttemptError, HubClosedError
 from hubactors.hub._event_stream import EventStream
 from hubactors.hub._hedge import Hedge, race
-from hubactors.hub._plan import AttemptPlan, Queue, Try
+from hubactors.hub._plan import AttemptPlan, AttemptRecord, Queue, Try
 from hubactors.hub._request_log import RequestLog
 from hubactors.model._tokens import TokenEstimator
 from hubactors.model._types import ChatRequest, ChatResponse
 from hubactors.resilience import RequestQueue, RetryPolicy
 from hubactors.routing import Choice, RequestInfo, Select, Selection, StatusBoard, route_named
 
-__all__ = ["HEDGE_EWMA_FACTOR", "RequestDriver"]
+__all__ = ["HEDGE_EWMA_FACTOR", "RequestDriver", "RequestObserver"]
 
 T = TypeVar("T")
 
@@ -46,6 +46,38 @@ HEDGE_EWMA_FACTOR = 2.0
 """With ``hedge_after = 0`` a route hedges after this many times the first deployment's
 moving-average time to first token (streams) or latency (completions): a cheap stand-in for
 the tail of its latency distribution."""
+
+
+class RequestObserver:
+    """What the driver reports about requests as they go; every method does nothing here
+    (the hub's metrics override them). Called in the caller's task, it must not await or
+    raise. ``route`` is always the name of a configured route."""
+
+    __slots__ = ()
+
+    def retrying(self, route: str, failed: AttemptRecord, deployment: str) -> None:
+        """An attempt on ``deployment`` starts after the attempt ``failed`` failed (a
+        failover when it was on another deployment)."""
+
+    def hedge_sent(self, route: str) -> None:
+        """A second copy of a slow request was sent to another deployment."""
+
+    def hedge_won(self, route: str) -> None:
+        """That second copy answered first."""
+
+    def queued(self, route: str, seconds: float) -> None:
+        """A request waited ``seconds`` in its route's queue, all its turns together
+        (reported once, when it is done, and only for requests that queued)."""
+
+    def attempts(self, route: str, count: int) -> None:
+        """A request is done with attempts (answered, failed or cancelled) after ``count``."""
+
+    def first_token(self, route: str, deployment: str, seconds: float) -> None:
+        """A stream served by ``deployment`` reached its first content ``seconds`` after
+        the request started."""
+
+
+_NO_OBSERVER = RequestObserver()
 
 
 class RequestDriver:
@@ -65,12 +97,14 @@ class RequestDriver:
         board: StatusBoard,
         rng: random.Random | None = None,
         estimator: TokenEstimator | None = None,
+        observer: RequestObserver = _NO_OBSERVER,
     ) -> None:
         self._routes = routes
         self._router = router
         self._deployments = deployments
         self._board = board
         self._estimator = estimator
+        self._observer = observer
         self._rng = rng or random.Random()
         self._queues = {name: RequestQueue(route.queue_size) for name, route in routes.items()}
         # Set when a request starts to queue: until then status changes wake nobody, so
@@ -80,6 +114,11 @@ class RequestDriver:
         self._timer_scope: trio.CancelScope | None = None
         self._waits: set[trio.CancelScope] = set()
         self._closed = False
+
+    @property
+    def queues(self) -> Mapping[str, RequestQueue]:
+        """Each route's queue, by route name (``len()`` is how many wait in it)."""
+        return self._queues
 
     # --- waking and closing --------------------------------------------------------------
 
@@ -167,9 +206,12 @@ class RequestDriver:
         discard: Callable[[T], Awaitable[None]],
     ) -> T:
         """Carry out ``plan`` within the request's deadline: the one place it is enforced."""
-        with trio.move_on_at(plan.deadline):
-            return await self._follow(request, route, info, plan, log, attempt, discard)
-        raise plan.timed_out()
+        try:
+            with trio.move_on_at(plan.deadline):
+                return await self._follow(request, route, info, plan, log, attempt, discard)
+            raise plan.timed_out()
+        finally:
+            self._observer.attempts(route.name, plan.count)
 
     async def _follow(
         self,
@@ -196,31 +238,42 @@ class RequestDriver:
             log.attempt(plan.records[-1])
             return value
 
-        while True:
-            # Read before asking, so a change while the router looks is not missed.
-            version = self._board.version
-            selection = await self._select(route, info, plan.exclude(trio.current_time()))
-            action = plan.next(selection, trio.current_time())
-            if isinstance(action, Try):
-                try:
-                    if route.hedge_after is None or not plan.may_hedge:
-                        return await timed(action.deployment)
-                    return await self._hedged(action.deployment, request, info, plan, route,
-                                              timed, discard)  # fmt: skip
-                except AttemptError as exc:
-                    plan.check_failure(exc, trio.current_time())
-                continue
-            if isinstance(action, Queue):
-                if self._board.version != version:
-                    continue  # something changed while the router looked: look again
-                self._wake_at(action.wake_at)
-                self._queued.set()
-                with self._waiting():
-                    await queue.wait_turn(request.priority, plan.deadline)
-                continue
-            # A status change (an actor back up, a breaker half-open) ends the wait early.
-            with self._waiting(action.until):
-                await self._board.wait_for_change(version)
+        queued: float | None = None  # seconds in the queue, all turns together
+        try:
+            while True:
+                # Read before asking, so a change while the router looks is not missed.
+                version = self._board.version
+                selection = await self._select(route, info, plan.exclude(trio.current_time()))
+                action = plan.next(selection, trio.current_time())
+                if isinstance(action, Try):
+                    if plan.records:  # every earlier attempt failed, or it would have returned
+                        self._observer.retrying(route.name, plan.records[-1], action.deployment)
+                    try:
+                        if route.hedge_after is None or not plan.may_hedge:
+                            return await timed(action.deployment)
+                        return await self._hedged(action.deployment, request, info, plan, route,
+                                                  timed, discard)  # fmt: skip
+                    except AttemptError as exc:
+                        plan.check_failure(exc, trio.current_time())
+                    continue
+                if isinstance(action, Queue):
+                    if self._board.version != version:
+                        continue  # something changed while the router looked: look again
+                    self._wake_at(action.wake_at)
+                    self._queued.set()
+                    queued_at = trio.current_time()
+                    try:
+                        with self._waiting():
+                            await queue.wait_turn(request.priority, plan.deadline)
+                    finally:
+                        queued = (queued or 0.0) + trio.current_time() - queued_at
+                    continue
+                # A status change (an actor back up, a breaker half-open) ends the wait early.
+                with self._waiting(action.until):
+                    await self._board.wait_for_change(version)
+        finally:
+            if queued is not None:
+                self._observer.queued(route.name, queued)
 
     def _hedge_delay(self, route: RouteConfig, first: str, stream: bool) -> float:
         """Seconds to wait for ``first`` before hedging (``inf``: do not hedge)."""
@@ -249,9 +302,16 @@ class RequestDriver:
                 return None
             selection = await self._select(route, info, frozenset(plan.tried | running))
             # A hedge never waits: a deployment free right now, or none.
-            return selection.deployment if isinstance(selection, Choice) else None
+            if not isinstance(selection, Choice):
+                return None
+            self._observer.hedge_sent(route.name)
+            return selection.deployment
 
-        hedge = Hedge(attempt, discard, second)
+        def won(deployment: str) -> None:
+            if deployment != first:
+                self._observer.hedge_won(route.name)
+
+        hedge = Hedge(attempt, discard, second, won)
         return await race(first, self._hedge_delay(route, first, request.stream), hedge)
 
     # --- complete and stream -------------------------------------------------------------------
@@ -316,6 +376,8 @@ class RequestDriver:
 
         with log.ends_request():
             events = await self._serve(request, route, info, plan, log, attempt, discard)
+            if events.ttft is not None:
+                self._observer.first_token(route.name, events.deployment, events.ttft)
             try:
                 yield events
             finally:

@@ -64,7 +64,6 @@ class EventStream:
         """
         while True:
             event = await self._upstream.next()
-            assert event is not None  # no deadline of its own: the driver's scope bounds it
             self._buffer.append(event)
             if isinstance(event, (*CONTENT_EVENTS, Finish)):
                 self.ttft = trio.current_time() - self._started
@@ -85,7 +84,9 @@ class EventStream:
 
     async def _read(self) -> StreamEvent:
         try:
-            event = await self._upstream.next(self._deadline)
+            return await self._upstream.next()
+        except TotalTimeoutError as exc:
+            raise self._interrupted(exc.message, exc) from exc
         except AttemptError as exc:
             message = exc.message
             if isinstance(exc, StreamInterruptedError):
@@ -93,10 +94,6 @@ class EventStream:
             else:
                 message = f"the stream failed after content was delivered: {message}"
             raise self._interrupted(message, exc) from exc
-        if event is not None:
-            return event
-        cause = TotalTimeoutError("the request's deadline passed mid-stream")
-        raise self._interrupted(cause.message, cause) from cause
 
     def _interrupted(self, message: str, cause: Exception) -> StreamInterruptedError:
         return StreamInterruptedError(

@@ -27,12 +27,14 @@ class Hedge(Generic[T]):
 
     ``attempt(deployment)`` serves the request there (raising ``AttemptError`` on failure,
     and recording the attempt itself); ``discard(value)`` releases an answer that lost;
-    ``second(running)`` picks the hedge's deployment (``None``: no hedge).
+    ``second(running)`` picks the hedge's deployment (``None``: no hedge);
+    ``won(deployment)`` hears which attempt's answer the race returns.
     """
 
     attempt: Callable[[str], Awaitable[T]]
     discard: Callable[[T], Awaitable[None]]
     second: Callable[[set[str]], Awaitable[str | None]]
+    won: Callable[[str], None] = lambda deployment: None
 
 
 @dataclass
@@ -48,6 +50,7 @@ async def race(first: str, delay: float, hedge: Hedge[T]) -> T:
     send, receive = trio.open_memory_channel[_Leg[T]](math.inf)
     running: set[str] = set()
     winner: list[T] = []  # the one answer that came first
+    winning: list[str] = []  # and the deployment it came from
     last_error: list[AttemptError] = []
 
     async def leg(name: str) -> None:
@@ -75,6 +78,7 @@ async def race(first: str, delay: float, hedge: Hedge[T]) -> T:
                             last_error[:] = [done.outcome]
                         else:
                             winner.append(done.outcome)
+                            winning.append(done.deployment)
                         continue
                     hedge_at = math.inf
                     second = await hedge.second(set(running))
@@ -92,6 +96,7 @@ async def race(first: str, delay: float, hedge: Hedge[T]) -> T:
         await _discard(_answers_left(receive), hedge.discard)
     if not winner:
         raise last_error[0]
+    hedge.won(winning[0])
     return winner[0]
 
 

@@ -42,7 +42,7 @@ from hubactors.deployment import (
     ProviderActor,
     fail_unserved,
 )
-from hubactors.errors import AttemptError, HubClosedError, HubError, redact, scrub_exception
+from hubactors.errors import AttemptError, HubClosedError, HubError, scrub_exception
 from hubactors.hub._driver import RequestDriver
 from hubactors.hub._event_stream import EventStream
 from hubactors.hub._metrics import HubMetrics
@@ -107,9 +107,10 @@ class Hub:
         except BaseException as exc:
             scrub_exception(exc)
             if isinstance(exc, HubError):
-                # The route is the caller's text when it names no route: a label must not leak.
+                # The route is the caller's text when it names no route: the metrics count
+                # it as "unknown", never as a label of its own.
                 deployment = exc.deployment if isinstance(exc, AttemptError) else None
-                self.metrics.observe_error(redact(route), deployment, exc)
+                self.metrics.observe_error(route, deployment, exc)
             raise
         finally:
             self._active -= 1
@@ -161,8 +162,13 @@ class Hub:
                 chat.model, events.deployment, elapsed, events.usage, events.cost
             )
 
-    def metrics_text(self) -> bytes:
-        """Prometheus text exposition of this hub's metrics."""
+    def metrics_text(self) -> str:
+        """The Prometheus text exposition of this hub's metrics (every metric is listed in
+        ``docs/metrics.md``)."""
+        return self.metrics.render().decode()
+
+    def metrics_bytes(self) -> bytes:
+        """:meth:`metrics_text` as UTF-8 bytes, ready to serve as ``/metrics``."""
         return self.metrics.render()
 
     async def drain(self, grace: float) -> None:
@@ -191,7 +197,11 @@ def _log_event(event: object) -> None:
 
 
 def _build_state(
-    deployment: DeploymentConfig, pool: ClientPool, board: StatusBoard, mailbox_size: int
+    deployment: DeploymentConfig,
+    pool: ClientPool,
+    board: StatusBoard,
+    mailbox_size: int,
+    metrics: HubMetrics,
 ) -> DeploymentState:
     """A deployment's state, its provider wired to its rate limiter's header feedback."""
     limiter = RateLimiter.from_config(deployment, now=trio.current_time())
@@ -201,7 +211,14 @@ def _build_state(
 
     provider = create_provider(deployment, pool, on_headers=on_headers)
     mailbox: Mailbox[Admit] = Mailbox(deployment.name, mailbox_size)
-    return DeploymentState.create(deployment, provider, board, mailbox, limiter=limiter)
+    return DeploymentState.create(
+        deployment,
+        provider,
+        board,
+        mailbox,
+        limiter=limiter,
+        observer=metrics.deployment(deployment.name),
+    )
 
 
 class _Tree:
@@ -215,13 +232,13 @@ class _Tree:
     ) -> None:
         self.events = EventBus()
         board = StatusBoard()
-        metrics = HubMetrics(board)
+        routes = cfg.route_table()
+        metrics = HubMetrics(board, routes)
         self.events.subscribe(metrics.on_event)
         self.events.subscribe(_log_event)
         self.states: dict[str, DeploymentState] = {}
         for dep in cfg.deployments:
-            self.states[dep.name] = _build_state(dep, pool, board, cfg.mailbox_size)
-        routes = cfg.route_table()
+            self.states[dep.name] = _build_state(dep, pool, board, cfg.mailbox_size, metrics)
         router = RouterActor(routes, board, Mailbox("router", cfg.mailbox_size))
         sup = cfg.supervision
         backoff = Backoff(initial=sup.backoff_initial, maximum=sup.backoff_max)
@@ -255,7 +272,9 @@ class _Tree:
             deployments={name: DeploymentClient(state) for name, state in self.states.items()},
             board=board,
             estimator=estimator,
+            observer=metrics,
         )
+        metrics.track_queues(self.driver.queues)
         self.hub = Hub(cfg, self.driver, board, self.events, metrics)
         self.mailboxes: list[Mailbox[Select] | Mailbox[Admit]] = [router.mailbox]
         self.mailboxes += [state.mailbox for state in self.states.values()]

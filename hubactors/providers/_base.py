@@ -6,7 +6,6 @@ implement it, so the actor, router and hub never know which one they drive.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -82,6 +81,24 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     vision: bool | None = None
 
 
+class StreamCancelledError(Exception):
+    """A provider's stream was stopped by :meth:`EventSource.cancel` (its holder's lease was
+    revoked): not the provider's failure."""
+
+
+class EventSource(Protocol):
+    """The events of one open stream: an async iterator that another task may cancel."""
+
+    def __aiter__(self) -> EventSource: ...
+
+    async def __anext__(self) -> StreamEvent: ...
+
+    def cancel(self) -> None:
+        """Stop the stream: a read in progress (or the next one) raises
+        :class:`StreamCancelledError`."""
+        ...
+
+
 class Provider(Protocol):
     """Serves requests for one deployment. Expected failures raise ``ProviderError``.
 
@@ -100,9 +117,10 @@ class Provider(Protocol):
         ...
 
     def open_stream(
-        self, request: ChatRequest
-    ) -> AbstractAsyncContextManager[AsyncIterator[StreamEvent]]:
-        """Stream ``request``: entering opens it, leaving closes it."""
+        self, request: ChatRequest, *, deadline: float = ...
+    ) -> AbstractAsyncContextManager[EventSource]:
+        """Stream ``request``: entering opens it, leaving closes it. Reads after
+        ``deadline`` (the request's) raise ``TotalTimeoutError``."""
         ...
 
     async def health_check(self) -> None:

@@ -20,7 +20,8 @@ through :func:`~hubactors.errors.redact`, and the hub scrubs the chained httpx e
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -39,12 +40,13 @@ from hubactors.errors import (
     ProviderError,
     StreamIdleTimeoutError,
     StreamInterruptedError,
+    TotalTimeoutError,
     redact,
 )
 from hubactors.model._types import ChatRequest, ChatResponse, Finish, StreamEvent, Usage
-from hubactors.providers._base import Pricing
+from hubactors.providers._base import Pricing, StreamCancelledError
 from hubactors.providers._pool import ClientPool, HttpClient, HttpResponse, TransportKind
-from hubactors.providers._sse import SSEParser
+from hubactors.providers._sse import SSEEvent, SSEParser
 from hubactors.providers.codecs._common import Codec, Endpoint, HttpRequestSpec, api_key_of
 
 HeadersCallback = Callable[[Mapping[str, str]], None]
@@ -129,13 +131,16 @@ class HttpProvider:
         return self._codec.parse_response(body, self._endpoint)
 
     @asynccontextmanager
-    async def open_stream(self, request: ChatRequest) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+    async def open_stream(
+        self, request: ChatRequest, *, deadline: float = math.inf
+    ) -> AsyncIterator[SSEEventStream]:
         """Open a streamed completion; iterate the yielded events.
 
         Errors before the stream opens raise on entry; errors inside it raise from the
         iteration. Leaving the block closes the response: at once (the provider stops
         generating) unless the stream finished, in which case the rest of the body is read
-        first (bounded in bytes and time) so the connection goes back to the pool.
+        first (bounded in bytes and time) so the connection goes back to the pool. Reads
+        after ``deadline`` (the request's) raise ``TotalTimeoutError``.
         """
         spec = self._build(request, stream=True)
         start = trio.current_time()
@@ -144,7 +149,7 @@ class HttpProvider:
         async with AsyncExitStack() as stack:
             response = await self._open(stack, spec, first, FirstTokenTimeoutError, total)
             await self._raise_for_status(response, total)
-            events = self._events(response, first, total)
+            events = SSEEventStream(self, response, first, total, deadline)
             stack.push_async_callback(events.aclose)
             yield events
 
@@ -301,36 +306,112 @@ class HttpProvider:
         # Only reached when the deadline cancelled the wait.
         raise self._timeout(timeout_error, deadline, total)
 
-    async def _events(
-        self, response: HttpResponse, first: float, total: float
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """Body bytes -> SSE events -> stream events, under the first-token and idle timeouts."""
-        parser = SSEParser()
-        decoder = self._codec.stream_decoder(self._endpoint)
-        chunks = response.aiter_bytes()
-        seen_event = finished = False
-        try:
-            while True:
-                error: type[ProviderError]
-                if seen_event:
-                    deadline, error = self._idle_deadline(total), StreamIdleTimeoutError
-                else:
-                    deadline, error = first, FirstTokenTimeoutError
-                chunk = await self._next_chunk(chunks, deadline, total, error)
-                for sse in parser.feed(chunk) if chunk is not None else parser.close():
-                    seen_event = True
-                    for event in decoder.feed(sse):
-                        finished = finished or isinstance(event, Finish)
-                        yield event
+
+class SSEEventStream:
+    """The events of one streamed response: body bytes -> SSE events -> stream events.
+
+    An async iterator that reads the network only when the events of the last chunk are
+    used up, under one cancel scope per read: the first-token, idle and attempt timeouts
+    and the caller's ``deadline`` (then :class:`~hubactors.errors.TotalTimeoutError`).
+    :meth:`cancel` stops a read in progress from another task
+    (:class:`~hubactors.providers._base.StreamCancelledError`).
+    """
+
+    __slots__ = (
+        "_body_read", "_cancelled", "_chunks", "_decoder", "_decoder_closed", "_first",
+        "_parser", "_pending", "_provider", "_request_deadline", "_scope", "_seen_event", "_sse",
+        "_total", "finished",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        provider: HttpProvider,
+        response: HttpResponse,
+        first: float,
+        total: float,
+        request_deadline: float,
+    ) -> None:
+        self._provider = provider
+        self._chunks = response.aiter_bytes()
+        self._parser = SSEParser()
+        self._decoder = provider._codec.stream_decoder(provider._endpoint)
+        self._pending: deque[StreamEvent] = deque()
+        self._sse: deque[SSEEvent] = deque()
+        self._first = first
+        self._total = total
+        self._request_deadline = request_deadline
+        self._scope: trio.CancelScope | None = None
+        self._seen_event = self._body_read = self._decoder_closed = self._cancelled = False
+        self.finished = False
+        """True once the provider's terminal event was decoded."""
+
+    def __aiter__(self) -> SSEEventStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        pending = self._pending
+        while not pending:
+            # One SSE event at a time, so what came before a bad event is delivered first.
+            if self._sse:
+                pending.extend(self._decoder.feed(self._sse.popleft()))
+            elif self._body_read:
+                if self._decoder_closed:
+                    raise StopAsyncIteration
+                self._decoder_closed = True
+                pending.extend(self._decoder.close())
+            else:
+                chunk = await self._read()
                 if chunk is None:
-                    break
-            for event in decoder.close():
-                finished = finished or isinstance(event, Finish)
-                yield event
-        finally:
-            if finished:
-                await _drain(chunks)
-            await _aclose(chunks)
+                    self._body_read = True
+                    self._sse.extend(self._parser.close())
+                elif events := self._parser.feed(chunk):
+                    self._seen_event = True
+                    self._sse.extend(events)
+        event = pending.popleft()
+        if isinstance(event, Finish):
+            self.finished = True
+        return event
+
+    def cancel(self) -> None:
+        """Stop the stream: a read in progress (or the next one) raises
+        ``StreamCancelledError``."""
+        self._cancelled = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def _read(self) -> bytes | None:
+        provider = self._provider
+        error: type[ProviderError]
+        if self._seen_event:
+            deadline, error = provider._idle_deadline(self._total), StreamIdleTimeoutError
+        else:
+            deadline, error = self._first, FirstTokenTimeoutError
+        limit = min(deadline, self._request_deadline)
+        if self._cancelled:
+            raise StreamCancelledError("the stream was cancelled")
+        with trio.CancelScope(deadline=limit) as scope:
+            self._scope = scope
+            try:
+                return await anext(self._chunks)
+            except StopAsyncIteration:
+                return None
+            except httpx.HTTPError as exc:
+                raise provider._mapped(exc, deadline, self._total, reading=True) from exc
+            finally:
+                self._scope = None
+        # Only reached when the scope was cancelled: by cancel(), or a deadline.
+        if self._cancelled:
+            raise StreamCancelledError("the stream was cancelled")
+        if limit == self._request_deadline and limit < deadline:
+            raise TotalTimeoutError("the request's deadline passed mid-stream")
+        raise provider._timeout(error, deadline, self._total)
+
+    async def aclose(self) -> None:
+        """Release the body: read to its end first if the stream finished (bounded), so the
+        connection can be reused."""
+        if self.finished:
+            await _drain(self._chunks)
+        await _aclose(self._chunks)
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:

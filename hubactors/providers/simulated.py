@@ -25,6 +25,7 @@ from hubactors.errors import (
     RateLimitError,
     ServerError,
     StreamInterruptedError,
+    TotalTimeoutError,
 )
 from hubactors.model._types import (
     ChatRequest,
@@ -41,7 +42,7 @@ from hubactors.model._types import (
     Usage,
     UsageEvent,
 )
-from hubactors.providers._base import Pricing
+from hubactors.providers._base import EventSource, Pricing, StreamCancelledError
 from hubactors.providers._catalog import pricing_for
 
 PROVIDER = "simulated"
@@ -168,7 +169,9 @@ class SimulatedProvider:
         )
 
     @contextlib.asynccontextmanager
-    async def open_stream(self, request: ChatRequest) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+    async def open_stream(
+        self, request: ChatRequest, *, deadline: float = math.inf
+    ) -> AsyncIterator[EventSource]:
         """Open a stream; its fate is drawn now, on arrival.
 
         The iterator yields ``StreamStart``, then (after ``ttft``, scaled like the drawn
@@ -179,7 +182,7 @@ class SimulatedProvider:
         """
         events = self._events(request, self._arrive())
         try:
-            yield events
+            yield _Cancellable(events, deadline)
         finally:
             await events.aclose()
 
@@ -389,3 +392,37 @@ def _placeholder(prop: Any) -> Any:
     if kind == "array":
         return []
     return defaults.get(kind) if isinstance(kind, str) else None
+
+
+class _Cancellable:
+    """The simulated events as an :class:`EventSource`: each wait under the request's
+    deadline, and cancellable from another task."""
+
+    __slots__ = ("_cancelled", "_deadline", "_events", "_scope")
+
+    def __init__(self, events: AsyncGenerator[StreamEvent, None], deadline: float) -> None:
+        self._events = events
+        self._deadline = deadline
+        self._scope: trio.CancelScope | None = None
+        self._cancelled = False
+
+    def __aiter__(self) -> _Cancellable:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._cancelled:
+            raise StreamCancelledError("the stream was cancelled")
+        with trio.CancelScope(deadline=self._deadline) as scope:
+            self._scope = scope
+            try:
+                return await self._events.__anext__()
+            finally:
+                self._scope = None
+        if self._cancelled:
+            raise StreamCancelledError("the stream was cancelled")
+        raise TotalTimeoutError("the request's deadline passed mid-stream")
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._scope is not None:
+            self._scope.cancel()

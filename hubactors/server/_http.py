@@ -9,7 +9,6 @@ the route's dialect (Anthropic's for ``/v1/messages`` and for clients that send
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import trio
 
@@ -146,10 +145,7 @@ class HttpApp:
             await send_json(send, 503, {"status": "unready", "reasons": reasons})
 
     async def _metrics_route(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
-        hub_text: Any = self._hub.metrics_text()
-        if isinstance(hub_text, str):  # the hub's exposition is becoming text
-            hub_text = hub_text.encode()
-        body = bytes(hub_text) + self._metrics.render()
+        body = self._hub.metrics_bytes() + self._metrics.render()
         await send_bytes(send, 200, body, PROMETHEUS_TEXT)
 
     async def _models(self, headers: dict[str, str], receive: Receive, send: Send) -> None:

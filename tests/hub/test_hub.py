@@ -94,7 +94,7 @@ async def test_failover_hides_a_crashing_deployment_and_the_supervisor_restarts_
     assert responses[0].attempts == 2
     assert status["a"].restarts >= 1
     assert any(type(e).__name__ == "ChildRestarting" for e in restarts)
-    metrics = hub.metrics_text().decode()
+    metrics = hub.metrics_text()
     assert 'hubactors_actor_restarts_total{child="a",supervisor="deployments"}' in metrics
 
 
@@ -188,7 +188,7 @@ async def test_stream_delivers_start_text_and_finish(
     assert response.text
     assert response.cost > 0  # priced by the hub on the way through
     assert acc.finished
-    metrics = hub.metrics_text().decode()
+    metrics = hub.metrics_text()
     assert 'hubactors_requests_total{deployment="a",outcome="ok",route="chat"} 1.0' in metrics
     assert 'hubactors_tokens_total{deployment="a",kind="output"}' in metrics
 

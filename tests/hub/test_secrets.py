@@ -398,9 +398,9 @@ async def test_an_upstream_echoing_the_key_leaks_no_piece_of_it(
         # A request naming the key as its model: the error and the route label are clean.
         unknown = await failure_of(hub, api, model=key)
         assert_error_clean(unknown, key)
-        metrics = hub.metrics_text().decode()
+        metrics = hub.metrics_text()
         assert 'outcome="' + type(error).__name__ + '"' in metrics
-        assert 'route="[REDACTED]"' in metrics  # the unknown route was counted, redacted
+        assert 'route="unknown"' in metrics  # the unknown route was counted, not named
         assert_no_key_piece(metrics, key)
 
 
