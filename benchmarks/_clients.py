@@ -80,11 +80,17 @@ def open_sockets() -> int:
 
 
 class Tally:
-    """What one phase measured; workers stop at ``deadline`` or after ``limit`` requests."""
+    """What one phase measured; workers stop at ``deadline`` or after ``limit`` requests.
 
-    def __init__(self, deadline: float, limit: int | None) -> None:
+    With ``keep=False`` only counts are kept: a soak must not grow its own memory by one
+    latency per request while it watches the RSS of the process.
+    """
+
+    def __init__(self, deadline: float, limit: int | None, *, keep: bool = True) -> None:
         self.deadline = deadline
         self.remaining = limit if limit is not None else sys.maxsize
+        self.keep = keep
+        self.completed = 0
         self.latencies: list[float] = []
         self.ttfcs: list[float] = []
         self.errors = 0
@@ -98,6 +104,9 @@ class Tally:
         return True
 
     def record(self, started: float, ttfc: float | None) -> None:
+        self.completed += 1
+        if not self.keep:
+            return
         self.latencies.append(time.perf_counter() - started)
         if ttfc is not None:
             self.ttfcs.append(ttfc - started)
@@ -126,10 +135,12 @@ def result(spec: dict[str, Any], tally: Tally, elapsed: float, cpu: float) -> di
 # --- trio targets: direct httpx and the hub ----------------------------------------------
 
 
-async def trio_phase(call: Call, concurrency: int, seconds: float, limit: int | None) -> Tally:
+async def trio_phase(
+    call: Call, concurrency: int, seconds: float, limit: int | None, *, keep: bool = True
+) -> Tally:
     import trio
 
-    tally = Tally(time.perf_counter() + seconds, limit)
+    tally = Tally(time.perf_counter() + seconds, limit, keep=keep)
 
     async def worker() -> None:
         while tally.take():
@@ -287,7 +298,9 @@ async def run_soak(spec: dict[str, Any]) -> dict[str, Any]:
 
         async with trio.open_nursery() as nursery:
             await nursery.start(sample)
-            tally = await trio_phase(stream, spec["concurrency"], spec["duration"], None)
+            tally = await trio_phase(
+                stream, spec["concurrency"], spec["duration"], None, keep=False
+            )
             elapsed = time.perf_counter() - started
             nursery.cancel_scope.cancel()
         samples.append([time.perf_counter() - started, rss_mb()])
@@ -298,7 +311,7 @@ async def run_soak(spec: dict[str, Any]) -> dict[str, Any]:
         mock_open_before_close = mock_stats(spec["port"])["open_connections"]
     await trio.sleep(0.2)  # let the mock see the last connections close
     return {
-        "streams": len(tally.latencies),
+        "streams": tally.completed,
         "errors": tally.errors,
         "first_error": tally.first_error,
         "elapsed_s": elapsed,

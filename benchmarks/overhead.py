@@ -104,15 +104,6 @@ def machine() -> dict[str, Any]:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        commit = ""
     return {
         "nproc": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -120,8 +111,30 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
-        "commit": commit or None,
+        **measured_commit(),
     }
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(HERE.parent), *args], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def measured_commit() -> dict[str, Any]:
+    """The commit of the hubactors measured, when it is this checkout's (else None), and
+    whether the package had uncommitted changes."""
+    spec = importlib.util.find_spec("hubactors")
+    origin = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+    if origin is None or HERE.parent not in origin.parents:
+        return {"commit": None, "uncommitted_changes": None}
+    commit = _git("rev-parse", "--short", "HEAD") or None
+    dirty = bool(_git("status", "--porcelain", "--", "hubactors")) if commit else None
+    return {"commit": commit, "uncommitted_changes": dirty}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
