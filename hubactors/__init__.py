@@ -49,7 +49,13 @@ from hubactors.errors import (
 )
 from hubactors.hub import EventStream, Hub, open_hub
 from hubactors.model._accumulate import StreamAccumulator
-from hubactors.model._convert import coerce_request, messages_from_openai, request_from_openai
+from hubactors.model._convert import (
+    coerce_request,
+    messages_from_openai,
+    request_from_openai,
+    response_to_openai,
+    usage_to_openai,
+)
 from hubactors.model._tokens import HeuristicEstimator, TokenEstimator
 from hubactors.model._types import (
     ChatRequest,
@@ -148,4 +154,6 @@ __all__ = [
     "messages_from_openai",
     "open_hub",
     "request_from_openai",
+    "response_to_openai",
+    "usage_to_openai",
 ]

@@ -30,6 +30,7 @@ from hubactors.model._types import (
     ResponseFormat,
     Tool,
     ToolChoice,
+    Usage,
 )
 from hubactors.model._validate import (
     ToolCallLedger,
@@ -51,7 +52,13 @@ from hubactors.model._validate import (
     validate_request,
 )
 
-__all__ = ["coerce_request", "messages_from_openai", "request_from_openai", "response_to_openai"]
+__all__ = [
+    "coerce_request",
+    "messages_from_openai",
+    "request_from_openai",
+    "response_to_openai",
+    "usage_to_openai",
+]
 
 _KNOWN_KEYS = frozenset(
     {
@@ -270,7 +277,6 @@ def response_to_openai(response: ChatResponse, *, created: int | None = None) ->
         ]
     if response.reasoning:
         message["reasoning_content"] = response.reasoning
-    usage = response.usage
     return {
         "id": response.id,
         "object": "chat.completion",
@@ -284,11 +290,16 @@ def response_to_openai(response: ChatResponse, *, created: int | None = None) ->
                 "logprobs": None,
             }
         ],
-        "usage": {
-            "prompt_tokens": usage.input_tokens,
-            "completion_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens,
-            "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-            "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-        },
+        "usage": usage_to_openai(response.usage),
+    }
+
+
+def usage_to_openai(usage: Usage) -> dict[str, Any]:
+    """``usage`` as OpenAI's ``usage`` object (``prompt_tokens``, ``completion_tokens``, ...)."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }

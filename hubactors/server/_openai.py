@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+import hubactors
 from hubactors import (
     ChatRequest,
     ChatResponse,
@@ -63,53 +64,15 @@ def include_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def _usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
 def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
 def completion(response: ChatResponse, *, created: int | None = None) -> dict[str, Any]:
     """``response`` as a ``chat.completion`` object with one choice."""
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": response.text if response.text or not response.tool_calls else None,
-        "refusal": None,
-    }
-    if response.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id or f"call_{i}",
-                "type": "function",
-                "function": {"name": call.name, "arguments": _json.encode(call.arguments).decode()},
-            }
-            for i, call in enumerate(response.tool_calls)
-        ]
-    if response.reasoning:
-        message["reasoning_content"] = response.reasoning
-    return {
-        "id": response.id or _new_id(),
-        "object": "chat.completion",
-        "created": int(time.time()) if created is None else created,
-        "model": response.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": str(response.finish_reason),
-                "logprobs": None,
-            }
-        ],
-        "usage": _usage(response.usage),
-    }
+    body = hubactors.response_to_openai(response, created=created)
+    body["id"] = body["id"] or _new_id()
+    return body
 
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
@@ -247,7 +210,7 @@ class ChunkEncoder:
                 "created": self._created,
                 "model": self._model,
                 "choices": [],
-                "usage": _usage(self._usage),
+                "usage": hubactors.usage_to_openai(self._usage),
             }
             out.append(sse(_json.encode(chunk)))
         out.append(sse(b"[DONE]"))
