@@ -211,10 +211,10 @@ def hub_calls(hub: Any) -> tuple[Call, Call]:
     return complete, stream
 
 
-def hub_config(url: str, max_concurrency: int | None) -> Any:
+def hub_config(url: str, max_concurrency: int | None, transport: str = "auto") -> Any:
     import hubactors
 
-    options: dict[str, Any] = {"base_url": url}
+    options: dict[str, Any] = {"base_url": url, "transport": transport}
     if max_concurrency is not None:
         options["max_concurrency"] = max_concurrency
     return (
@@ -255,7 +255,9 @@ async def run_trio_target(spec: dict[str, Any]) -> dict[str, Any]:
             return await measure(spec, stream if spec["mode"] == "stream" else complete)
     import hubactors
 
-    async with hubactors.open_hub(hub_config(url, spec.get("hub_max_concurrency"))) as hub:
+    transport = "httpx" if spec["target"] == "hub-httpx" else "auto"
+    config = hub_config(url, spec.get("hub_max_concurrency"), transport)
+    async with hubactors.open_hub(config) as hub:
         complete, stream = hub_calls(hub)
         return await measure(spec, stream if spec["mode"] == "stream" else complete)
 

@@ -7,7 +7,9 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-TARGETS = ("direct", "hub", "litellm")
+TARGETS = ("direct", "hub", "hub-httpx", "litellm")
+"""``hub-httpx`` is the hub with its deployment on the httpx client (``transport = "httpx"``):
+the comparison that chose the h11 client as the default."""
 MODES = ("complete", "stream")
 
 

@@ -115,7 +115,7 @@ class H11Client:
         *,
         ssl_context: ssl.SSLContext | None,
         max_connections: int = 100,
-        max_keepalive_connections: int = 20,
+        max_keepalive_connections: int = 100,
         keepalive_expiry: float = 30.0,
         connect_timeout: float | None = 10.0,
     ) -> None:

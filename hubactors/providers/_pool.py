@@ -152,7 +152,7 @@ class ClientPool:
         self,
         *,
         max_connections: int = 100,
-        max_keepalive_connections: int = 20,
+        max_keepalive_connections: int = 100,
         keepalive_expiry: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
