@@ -109,6 +109,7 @@ class Lease:
         if self._done:
             return
         self.revoked = error
+        self.state.errors += 1  # the caller hears of a failure: count it as the old actor's
         self.abandon()
         if self._scope is not None:
             self._scope.cancel()
@@ -132,6 +133,7 @@ class Lease:
         elif isinstance(error, HubError) or not isinstance(error, Exception):
             self.abandon()
         else:
+            self.state.errors += 1
             self.abandon()
             self._owner.crash(error)
             return DeploymentCrashedError(
