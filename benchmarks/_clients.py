@@ -9,8 +9,10 @@ RSS mean something and keeps one target's garbage out of the next one's numbers.
 Targets: ``direct`` (one shared ``httpx.AsyncClient`` under trio, with httpx's default
 limits, written as a user would: ``json=``, ``response.json()``, ``aiter_lines``),
 ``hub`` (``hubactors.open_hub`` with one ``openai-compatible`` deployment, public API only)
-and ``litellm`` (LiteLLM's ``Router`` under asyncio). Every loop is bounded by a deadline and
-a request count; every request by ``REQUEST_TIMEOUT``.
+and ``litellm`` (LiteLLM's ``Router`` under asyncio); the clients of ``hubactors serve``
+(``sdk-direct``, ``sdk-server``, ``ws`` and the ``ws-soak``) are in ``_server_clients.py``.
+Every loop is bounded by a deadline and a request count; every request by
+``REQUEST_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from _server import process_usage
 
 REQUEST_TIMEOUT = 60.0
 MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
@@ -331,7 +335,51 @@ async def run_soak(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- LiteLLM's Router, under asyncio -----------------------------------------------------
+# --- asyncio targets: LiteLLM's Router here, the OpenAI SDK and WebSockets in _server_clients
+
+
+async def asyncio_phase(
+    call: Call, concurrency: int, seconds: float, limit: int | None, *, keep: bool = True
+) -> Tally:
+    """``trio_phase`` under asyncio."""
+    import asyncio
+
+    tally = Tally(time.perf_counter() + seconds, limit, keep=keep)
+
+    async def worker() -> None:
+        while tally.take():
+            started = time.perf_counter()
+            try:
+                ttfc = await asyncio.wait_for(call(), REQUEST_TIMEOUT)
+            except Exception as exc:
+                tally.fail(exc)
+            else:
+                tally.record(started, ttfc)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return tally
+
+
+async def asyncio_measure(spec: dict[str, Any], call: Call) -> dict[str, Any]:
+    """``measure`` under asyncio; with a ``server`` in the spec, also the CPU time and peak
+    RSS of that ``hubactors serve`` process over the window."""
+    concurrency, limit = spec["concurrency"], spec.get("requests")
+    if spec["warmup"] > 0:
+        await asyncio_phase(call, concurrency, spec["warmup"], None)
+    server = spec.get("server")
+    server_before = process_usage(server["pid"]) if server else None
+    before, cpu = mock_stats(spec["port"]), cpu_seconds()
+    started = time.perf_counter()
+    tally = await asyncio_phase(call, concurrency, spec["duration"], limit)
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    out = result(spec, tally, elapsed, cpu) | {"mock": mock_delta(before, spec["port"])}
+    if server and server_before:
+        after = process_usage(server["pid"])
+        out["server"] = {
+            "cpu_s": after["cpu_s"] - server_before["cpu_s"],
+            "peak_rss_mb": after["peak_rss_mb"],
+        }
+    return out
 
 
 def run_litellm(spec: dict[str, Any]) -> dict[str, Any]:
@@ -368,40 +416,20 @@ def run_litellm(spec: dict[str, Any]) -> dict[str, Any]:
                 first = time.perf_counter()
         return first
 
-    call = stream if spec["mode"] == "stream" else complete
-
-    async def phase(seconds: float, limit: int | None) -> Tally:
-        tally = Tally(time.perf_counter() + seconds, limit)
-
-        async def worker() -> None:
-            while tally.take():
-                started = time.perf_counter()
-                try:
-                    ttfc = await asyncio.wait_for(call(), REQUEST_TIMEOUT)
-                except Exception as exc:
-                    tally.fail(exc)
-                else:
-                    tally.record(started, ttfc)
-
-        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
-        return tally
-
-    async def main() -> dict[str, Any]:
-        if spec["warmup"] > 0:
-            await phase(spec["warmup"], None)
-        before, cpu = mock_stats(spec["port"]), cpu_seconds()
-        started = time.perf_counter()
-        tally = await phase(spec["duration"], spec.get("requests"))
-        elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-        return result(spec, tally, elapsed, cpu) | {"mock": mock_delta(before, spec["port"])}
-
-    return asyncio.run(main())
+    return asyncio.run(asyncio_measure(spec, stream if spec["mode"] == "stream" else complete))
 
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
     if spec["target"] == "litellm":
         out = run_litellm(spec)
+    elif spec["target"] in ("sdk-direct", "sdk-server", "ws", "ws-soak"):
+        import asyncio
+
+        import _server_clients
+
+        soak = spec["target"] == "ws-soak"
+        out = asyncio.run((_server_clients.run_soak if soak else _server_clients.run_target)(spec))
     else:
         import trio
 

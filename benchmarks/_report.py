@@ -7,10 +7,16 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
-TARGETS = ("direct", "hub", "hub-httpx", "litellm")
+TARGETS = ("direct", "hub", "hub-httpx", "litellm", "sdk-direct", "sdk-server", "ws")
 """``hub-httpx`` is the hub with its deployment on the httpx client (``transport = "httpx"``):
-the comparison that chose the h11 client as the default."""
+the comparison that chose the h11 client as the default. ``sdk-direct`` is the OpenAI SDK on
+the mock, ``sdk-server`` the same SDK through ``hubactors serve``, ``ws`` WebSocket clients
+of ``hubactors serve``."""
+SERVER_TARGETS = ("sdk-server", "ws")
+"""The targets that run through a ``hubactors serve`` process of their own."""
 MODES = ("complete", "stream")
+FLAT_RSS_MB_PER_MIN = 0.1
+"""A soak's RSS is flat when its slope after warm-up stays under this (1 MB in 10 min)."""
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -56,7 +62,20 @@ def cell(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "mock_cpu_percent": 100 * mock_cpu / elapsed if elapsed > 0 else None,
         "mock_cpu_us_per_request": mock_cpu / mock_requests * 1e6 if mock_requests else None,
         "rounds": [_round(run) for run in runs],
-    }
+    } | (_server_cell(runs, requests, elapsed) if first["target"] in SERVER_TARGETS else {})
+
+
+def _server_cell(runs: list[dict[str, Any]], requests: int, elapsed: float) -> dict[str, Any]:
+    """What the ``hubactors serve`` processes of a cell's runs used, and how each exited."""
+    cpu = sum(run.get("server", {}).get("cpu_s", 0.0) for run in runs)
+    return {
+        "server_cpu_us_per_request": cpu / requests * 1e6 if requests else None,
+        "server_cpu_percent": 100 * cpu / elapsed if elapsed > 0 else None,
+        "server_peak_rss_mb": max(
+            (run.get("server", {}).get("peak_rss_mb") or 0.0 for run in runs), default=None
+        ),
+        "server_exit_codes": [run.get("server_exit_code") for run in runs],
+    } | ({"ws_connections": runs[0].get("ws_connections")} if runs[0]["target"] == "ws" else {})
 
 
 def _round(run: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +90,7 @@ def _round(run: dict[str, Any]) -> dict[str, Any]:
         "cpu_us_per_request": run["cpu_s"] / len(latencies) * 1e6 if latencies else None,
         "peak_rss_mb": run.get("peak_rss_mb"),
         "mock": run.get("mock"),
-    }
+    } | ({"server": run["server"]} if "server" in run else {})
 
 
 def _paired(hub: dict[str, Any], base: dict[str, Any], key: str, *, ratio: bool) -> float | None:
@@ -141,6 +160,70 @@ def goals(cells: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> list
     return out
 
 
+def server_ratios(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (mode, concurrency): the OpenAI SDK through ``hubactors serve`` against the same
+    SDK on the mock (throughput ratio, milliseconds added), and the WebSocket clients'
+    throughput, alone and against both; medians of per-round pairs, as :func:`ratios`."""
+    by_key = {(c["mode"], c["concurrency"], c["target"]): c for c in cells}
+    rows = []
+    for mode, concurrency in sorted({(c["mode"], c["concurrency"]) for c in cells}):
+        server = by_key.get((mode, concurrency, "sdk-server"))
+        direct = by_key.get((mode, concurrency, "sdk-direct"))
+        ws = by_key.get((mode, concurrency, "ws"))
+        if server is None and ws is None:
+            continue
+        row: dict[str, Any] = {"mode": mode, "concurrency": concurrency}
+        row["server_vs_sdk_direct"] = None
+        if server is not None and direct is not None:
+            row["server_vs_sdk_direct"] = {
+                "requests_per_s": _paired(server, direct, "requests_per_s", ratio=True),
+                "added_p50_ms": _paired(server, direct, "p50_ms", ratio=False),
+                "added_ttfc_p50_ms": _paired(server, direct, "ttfc_p50_ms", ratio=False),
+            }
+        row["ws"] = None
+        if ws is not None:
+            row["ws"] = {
+                "requests_per_s": ws["requests_per_s"],
+                "p50_ms": ws["p50_ms"],
+                "vs_sdk_server": None
+                if server is None
+                else _paired(ws, server, "requests_per_s", ratio=True),
+                "vs_sdk_direct": None
+                if direct is None
+                else _paired(ws, direct, "requests_per_s", ratio=True),
+            }
+        rows.append(row)
+    return rows
+
+
+def server_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The server's goal the table can check: under 1 ms p50 added at concurrency 1."""
+    out = []
+    for row in rows:
+        compared = row["server_vs_sdk_direct"]
+        if compared and row["concurrency"] == 1:
+            added = compared["added_p50_ms"]
+            goal = f"{row['mode']} c=1: sdk-server added p50 over sdk-direct < 1 ms"
+            out.append({"goal": goal, "measured": added, "met": _le(added, 1.0)})
+    return out
+
+
+def slope_mb_per_min(samples: list[list[float]], skip_fraction: float = 0.2) -> float | None:
+    """Least-squares slope of RSS over time, after the first ``skip_fraction`` (warm-up)."""
+    if not samples:
+        return None
+    end = samples[-1][0]
+    points = [(t, mb) for t, mb in samples if t >= end * skip_fraction]
+    if len(points) < 2:
+        return None
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_mb = sum(mb for _, mb in points) / len(points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if spread == 0:
+        return None
+    return 60 * sum((t - mean_t) * (mb - mean_mb) for t, mb in points) / spread
+
+
 def _le(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
@@ -167,6 +250,9 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> str:
 def render_cells(cells: list[dict[str, Any]]) -> str:
     header = ["mode", "conc", "target", "req/s", "p50 ms", "p99 ms", "ttfc p50", "ttfc p99"]
     header += ["CPU µs/req", "RSS MB", "new conns", "errors", "mock CPU %"]
+    served = any(c["target"] in SERVER_TARGETS for c in cells)
+    if served:
+        header += ["srv CPU µs/req", "srv CPU %", "srv RSS MB", "srv exit"]
     rows = [
         [
             c["mode"],
@@ -183,9 +269,22 @@ def render_cells(cells: list[dict[str, Any]]) -> str:
             str(c["errors"]),
             _fmt(c["mock_cpu_percent"], ".0f"),
         ]
+        + (_server_columns(c) if served else [])
         for c in cells
     ]
     return _table(header, rows)
+
+
+def _server_columns(c: dict[str, Any]) -> list[str]:
+    if "server_exit_codes" not in c:
+        return ["-"] * 4
+    codes = sorted({str(code) for code in c["server_exit_codes"]})
+    return [
+        _fmt(c["server_cpu_us_per_request"], ".0f"),
+        _fmt(c["server_cpu_percent"], ".0f"),
+        _fmt(c["server_peak_rss_mb"], ".0f"),
+        ",".join(codes),
+    ]
 
 
 def render_ratios(rows: list[dict[str, Any]]) -> str:
@@ -206,6 +305,31 @@ def render_ratios(rows: list[dict[str, Any]]) -> str:
             _fmt(get(row, "direct", "added_ttfc_p50_ms"), ".3f"),
             _fmt(get(row, "litellm", "requests_per_s"), ".2f"),
             _fmt(get(row, "litellm", "cpu_per_request"), ".2f"),
+        ]
+        for row in rows
+    ]
+    return _table(header, table)
+
+
+def render_server_ratios(rows: list[dict[str, Any]]) -> str:
+    header = ["mode", "conc", "req/s server/direct", "added p50 ms", "added ttfc ms"]
+    header += ["ws req/s", "ws p50 ms", "ws/sdk-server", "ws/sdk-direct"]
+
+    def get(row: dict[str, Any], part: str, key: str) -> float | None:
+        values = row[part]
+        return None if values is None else values[key]
+
+    table = [
+        [
+            row["mode"],
+            str(row["concurrency"]),
+            _fmt(get(row, "server_vs_sdk_direct", "requests_per_s"), ".2f"),
+            _fmt(get(row, "server_vs_sdk_direct", "added_p50_ms"), ".3f"),
+            _fmt(get(row, "server_vs_sdk_direct", "added_ttfc_p50_ms"), ".3f"),
+            _fmt(get(row, "ws", "requests_per_s"), ".0f"),
+            _fmt(get(row, "ws", "p50_ms"), ".2f"),
+            _fmt(get(row, "ws", "vs_sdk_server"), ".2f"),
+            _fmt(get(row, "ws", "vs_sdk_direct"), ".2f"),
         ]
         for row in rows
     ]

@@ -8,7 +8,16 @@ to show it is not the bottleneck. Then, in one run, targets alternate on the sam
   hub's connection pool), used as a user calling the provider would;
 - ``hub``: ``hub.complete`` / ``hub.stream`` through ``hubactors.open_hub`` with one
   ``openai-compatible`` deployment pointed at the mock (defaults otherwise);
-- ``litellm``: LiteLLM's ``Router`` under asyncio (``pip install 'hubactors[bench]'``).
+- ``litellm``: LiteLLM's ``Router`` under asyncio (``pip install 'hubactors[bench]'``);
+- ``sdk-direct``: the official ``openai`` SDK's ``AsyncOpenAI`` under asyncio on the mock;
+- ``sdk-server``: the same SDK on the HTTP port of ``hubactors serve`` (one
+  ``openai-compatible`` deployment on the mock, a route named for the model);
+- ``ws``: WebSocket clients (``websockets``, the JSON protocol of ``docs/server.md``) of
+  ``hubactors serve``, ``--ws-per-connection`` requests in flight on each connection.
+
+``sdk-server`` and ``ws`` start a ``hubactors serve`` process of their own for every run
+(port 0, the ports read from its first stderr line), measure its CPU and peak RSS over the
+window too, and stop it with SIGTERM (it drains and must exit 0).
 
 Every run is a fresh client process (so peak RSS is that of one target and one cell): a
 warm-up, then a window of ``--duration`` seconds (or ``--requests``) with ``concurrency``
@@ -20,10 +29,13 @@ upstream connections, and the ratios hub/direct and hub/LiteLLM.
     python benchmarks/overhead.py [--targets direct,hub,litellm] [--modes complete,stream]
         [--concurrency 1,32,256] [--duration 5] [--rounds 3] [--json OUT] [--plot OUT.png]
     python benchmarks/overhead.py --soak [SECONDS] [--streams 1000]
+    python benchmarks/overhead.py --ws-soak [SECONDS] [--streams 1000] [--ws-per-connection 1]
 
 ``--soak`` runs ``--streams`` concurrent streams through the hub for SECONDS (600 if not
 given), samples RSS, reports its slope in MB/min and the tasks, sockets and upstream
-connections still open once every stream is over and the hub is closed.
+connections still open once every stream is over and the hub is closed. ``--ws-soak`` does
+the same through one ``hubactors serve`` process over WebSocket connections, sampling the
+server's RSS, then checks what the server still holds and that SIGTERM ends it with 0.
 """
 
 from __future__ import annotations
@@ -36,14 +48,18 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import _report
+from _server import ServeProcess
+from _ws_soak import render_ws_soak, run_ws_soak, soak_goals
 
 HERE = Path(__file__).resolve().parent
 CLIENT_STARTUP_BUDGET = 120.0  # seconds a client process may take beyond its window
+MAX_IN_FLIGHT = 64  # the server's default max_in_flight: requests on one WebSocket
 
 
 class MockUpstream:
@@ -99,7 +115,9 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for package in ("hubactors", "httpx", "httpcore", "h11", "trio", "msgspec", "litellm"):
+    packages = ("hubactors", "httpx", "httpcore", "h11", "trio", "msgspec", "litellm")
+    packages += ("openai", "websockets", "trio-websocket", "wsproto", "hypercorn")
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -160,7 +178,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--soak", type=float, nargs="?", const=600.0, default=None, metavar="SECONDS"
     )
+    parser.add_argument(
+        "--ws-soak", type=float, nargs="?", const=600.0, default=None, metavar="SECONDS"
+    )
     parser.add_argument("--streams", type=int, default=1000, help="concurrent soak streams")
+    parser.add_argument(
+        "--ws-per-connection",
+        type=int,
+        default=1,
+        help="requests in flight on one WebSocket connection (ws and --ws-soak)",
+    )
     parser.add_argument("--sample-every", type=float, default=5.0, help="soak RSS sampling (s)")
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
@@ -173,6 +200,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("litellm is not installed: pip install 'hubactors[bench]', or --targets")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("matplotlib is not installed: pip install 'hubactors[bench]'")
+    sdk = {"sdk-direct", "sdk-server"} & set(args.targets)
+    if sdk and importlib.util.find_spec("openai") is None:
+        parser.error("openai is not installed: pip install 'hubactors[bench]', or --targets")
+    uses_ws = "ws" in args.targets or args.ws_soak is not None
+    if uses_ws and importlib.util.find_spec("websockets") is None:
+        parser.error("websockets is not installed: pip install 'hubactors[bench]'")
+    if not 1 <= args.ws_per_connection <= MAX_IN_FLIGHT:
+        parser.error(f"--ws-per-connection must be within 1..{MAX_IN_FLIGHT} (max_in_flight)")
+    if args.soak is not None and args.ws_soak is not None:
+        parser.error("--soak and --ws-soak: one at a time")
     return args
 
 
@@ -194,11 +231,40 @@ def run_matrix(args: argparse.Namespace, port: int) -> list[dict[str, Any]]:
                         "warmup": args.warmup,
                         "port": port,
                         "hub_max_concurrency": args.hub_max_concurrency,
+                        "ws_per_connection": args.ws_per_connection,
                     }
-                    result = run_client(spec, timeout)
+                    if target in _report.SERVER_TARGETS:
+                        result = run_served_client(spec, timeout, args.hub_max_concurrency)
+                    else:
+                        result = run_client(spec, timeout)
                     runs.setdefault((mode, concurrency, target), []).append(result)
                     progress(round_, args.rounds, result)
     return [_report.cell(cell_runs) for cell_runs in runs.values()]
+
+
+def run_served_client(
+    spec: dict[str, Any], timeout: float, max_concurrency: int | None
+) -> dict[str, Any]:
+    """One client process against a ``hubactors serve`` started for it, then SIGTERM."""
+    with tempfile.TemporaryDirectory() as workdir:
+        with ServeProcess(spec["port"], Path(workdir), max_concurrency) as server:
+            spec = spec | {
+                "server": {
+                    "pid": server.pid,
+                    "http_port": server.http_port,
+                    "ws_url": server.ws_url,
+                }
+            }
+            result = run_client(spec, timeout)
+        exit = server.stop()
+    result["server_exit_code"] = exit["exit_code"]
+    if exit["exit_code"] != 0:
+        result["server_stderr_tail"] = exit["stderr_tail"]
+        result["errors"] = result.get("errors", 0) + 1
+        result["first_error"] = result.get("first_error") or (
+            f"hubactors serve exited {exit['exit_code']}: " + " | ".join(exit["stderr_tail"][-3:])
+        )
+    return result
 
 
 def progress(round_: int, rounds: int, run: dict[str, Any]) -> None:
@@ -210,25 +276,11 @@ def progress(round_: int, rounds: int, run: dict[str, Any]) -> None:
         f"{run['target']:>7}: {requests / elapsed if elapsed else 0:8.0f} req/s, "
         f"mock CPU {100 * mock_cpu / elapsed if elapsed else 0:3.0f}%"
     )
+    if "server" in run and elapsed:
+        line += f", server CPU {100 * run['server']['cpu_s'] / elapsed:3.0f}%"
     if run.get("errors"):
         line += f", {run['errors']} errors ({run.get('first_error')})"
     print(line, file=sys.stderr, flush=True)
-
-
-def slope_mb_per_min(samples: list[list[float]], skip_fraction: float = 0.2) -> float | None:
-    """Least-squares slope of RSS over time, after the first ``skip_fraction`` (warm-up)."""
-    if not samples:
-        return None
-    end = samples[-1][0]
-    points = [(t, mb) for t, mb in samples if t >= end * skip_fraction]
-    if len(points) < 2:
-        return None
-    mean_t = sum(t for t, _ in points) / len(points)
-    mean_mb = sum(mb for _, mb in points) / len(points)
-    spread = sum((t - mean_t) ** 2 for t, _ in points)
-    if spread == 0:
-        return None
-    return 60 * sum((t - mean_t) * (mb - mean_mb) for t, mb in points) / spread
 
 
 def run_soak(args: argparse.Namespace, port: int) -> dict[str, Any]:
@@ -245,7 +297,7 @@ def run_soak(args: argparse.Namespace, port: int) -> dict[str, Any]:
     result = run_client(spec, args.soak + CLIENT_STARTUP_BUDGET + 60)
     result["concurrent_streams"] = args.streams
     samples = result.get("rss_samples", [])
-    result["rss_slope_mb_per_min"] = slope_mb_per_min(samples)
+    result["rss_slope_mb_per_min"] = _report.slope_mb_per_min(samples)
     result["rss_first_mb"] = samples[0][1] if samples else None
     result["rss_last_mb"] = samples[-1][1] if samples else None
     return result
@@ -282,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     info = machine()
     cells = len(args.modes) * len(args.concurrency) * len(args.targets) * args.rounds
-    expected = (args.soak or 0) + cells * (args.warmup + args.duration + 10)
+    expected = (args.soak or args.ws_soak or 0) + cells * (args.warmup + args.duration + 10)
     mock = MockUpstream(args.chunks, lifetime=3 * expected + 600)
     started = time.perf_counter()
     try:
@@ -290,6 +342,12 @@ def main(argv: list[str] | None = None) -> None:
             out: dict[str, Any] = {"machine": info, "settings": vars(args)}
             out["soak"] = run_soak(args, mock.port)
             print(render_soak(out["soak"]))
+        elif args.ws_soak is not None:
+            out = {"machine": info, "settings": vars(args)}
+            out["ws_soak"] = run_ws_soak(args, mock.port)
+            out["goals"] = soak_goals(out["ws_soak"])
+            print(render_ws_soak(out["ws_soak"]))
+            print("goals:\n" + _report.render_goals(out["goals"]))
         else:
             out = matrix_report(args, info, run_matrix(args, mock.port))
     finally:
@@ -310,7 +368,8 @@ def matrix_report(
         )
     )
     ratio_rows = _report.ratios(cells)
-    goal_rows = _report.goals(cells, ratio_rows)
+    server_rows = _report.server_ratios(cells)
+    goal_rows = _report.goals(cells, ratio_rows) + _report.server_goals(server_rows)
     print(
         f"\n{info['cpu']}, {info['usable_cpus']} CPUs, Python {info['python']}, "
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
@@ -319,6 +378,8 @@ def matrix_report(
     print(_report.render_cells(cells), "\n")
     if ratio_rows:
         print(_report.render_ratios(ratio_rows), "\n")
+    if server_rows:
+        print(_report.render_server_ratios(server_rows), "\n")
     if goal_rows:
         print("goals:\n" + _report.render_goals(goal_rows))
     if args.plot:
@@ -332,7 +393,7 @@ def matrix_report(
         "cells": cells,
         "ratios": ratio_rows,
         "goals": goal_rows,
-    }
+    } | ({"server_ratios": server_rows} if server_rows else {})
 
 
 if __name__ == "__main__":
