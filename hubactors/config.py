@@ -29,6 +29,8 @@ StrategyName = Literal[
 ]
 LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
 RateLimitAlgorithm = Literal["token-bucket", "sliding-window"]
+SharedScope = Literal["process", "redis"]
+CacheBackendName = Literal["off", "memory", "redis"]
 
 
 class Outage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -116,6 +118,8 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     output_cost_per_mtok: float | None = None
     cached_input_cost_per_mtok: float | None = None
     context_window: int | None = None
+    budget_usd_per_day: float | None = None
+    budget_usd_per_month: float | None = None
     timeouts: TimeoutConfig = msgspec.field(default_factory=TimeoutConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
@@ -146,7 +150,9 @@ class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     answered (a completion) or produced its first token (a stream) after that many seconds;
     ``0`` means twice the first deployment's moving average of that time. ``queue_size``
     bounds the requests waiting while every deployment is at its limit. ``retry`` says how
-    it backs off between rounds of failover.
+    it backs off between rounds of failover. ``cache_sampled`` lets the response cache keep
+    answers to requests with ``temperature > 0``; ``budget_usd_per_day`` and
+    ``budget_usd_per_month`` cap the route's spend (UTC day, calendar month).
     """
 
     name: str
@@ -157,6 +163,9 @@ class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     hedge_after: float | None = None
     queue_size: int = 1000
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
+    cache_sampled: bool = False
+    budget_usd_per_day: float | None = None
+    budget_usd_per_month: float | None = None
 
 
 class SupervisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -168,6 +177,45 @@ class SupervisionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     backoff_max: float = 5.0
 
 
+class RedisConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The Redis server that hub processes share state through (cache, limits, breakers).
+
+    ``url`` is ``redis://``, ``rediss://`` (TLS) or ``unix://``; the ``REDIS_URL``
+    environment variable overrides it. Every key the hub writes starts with ``key_prefix``.
+    ``on_error`` says what happens while Redis is down or slow: ``open`` falls back to
+    per-process state, ``closed`` refuses requests with ``SharedStateUnavailableError``.
+    ``timeout`` bounds every Redis call, in seconds.
+    """
+
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "hubactors:"
+    on_error: Literal["open", "closed"] = "open"
+    timeout: float = 0.25
+
+
+class CacheConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The response cache: ``off``, in ``memory`` (per process, LRU bounded by ``max_bytes``)
+    or in ``redis`` (shared by every process); entries live ``ttl`` seconds."""
+
+    backend: CacheBackendName = "off"
+    ttl: float = 3600.0
+    max_bytes: int = 64 * 1024 * 1024
+
+
+class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where deployments' ``rpm``/``tpm`` are counted: per ``process``, or in ``redis``,
+    shared by every hub process."""
+
+    scope: SharedScope = "process"
+
+
+class BreakersConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where breaker states and ``Retry-After`` cooldowns live: per ``process``, or in
+    ``redis``, seen by every hub process."""
+
+    scope: SharedScope = "process"
+
+
 class HubConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole hub: deployments, routes, supervision and shutdown grace (seconds)."""
 
@@ -176,6 +224,19 @@ class HubConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     supervision: SupervisionConfig = msgspec.field(default_factory=SupervisionConfig)
     shutdown_grace: float = 5.0
     mailbox_size: int = 1024
+    redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
+    cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    breakers: BreakersConfig = msgspec.field(default_factory=BreakersConfig)
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether any state lives in Redis (so the hub connects to it on open)."""
+        return (
+            self.cache.backend == "redis"
+            or self.limits.scope == "redis"
+            or self.breakers.scope == "redis"
+        )
 
     def deployment(self, name: str) -> DeploymentConfig:
         """The deployment called ``name``; raises ``KeyError`` if there is none."""
@@ -252,8 +313,22 @@ def _convert(data: Any, file: str | None) -> HubConfig:
     return config
 
 
+def _with_redis_url_from_env(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``redis.url`` taken from ``REDIS_URL`` when that is set (a copy)."""
+    url = os.environ.get("REDIS_URL")
+    redis = data.get("redis", {})
+    if not url or not isinstance(redis, dict):
+        return data
+    return {**data, "redis": {**redis, "url": url}}
+
+
 def config_from_dict(data: dict[str, Any], *, file: str | None = None) -> HubConfig:
-    """Validate a plain dict (as read from TOML or JSON) into a :class:`HubConfig`."""
+    """Validate a plain dict (as read from TOML or JSON) into a :class:`HubConfig`.
+
+    ``REDIS_URL``, when set, overrides ``redis.url``.
+    """
+    if isinstance(data, dict):
+        data = _with_redis_url_from_env(data)
     data, written_as = _upgrade_deprecated(data, file) if isinstance(data, dict) else (data, {})
     try:
         return _convert(data, file)
@@ -534,6 +609,8 @@ def _validate_deployment(dep: DeploymentConfig, key: str, file: str | None) -> N
         _check_positive(getattr(dep, field), f"{key}.{field}", file)
     for field in ("input_cost_per_mtok", "output_cost_per_mtok", "cached_input_cost_per_mtok"):
         _check_not_negative(getattr(dep, field), f"{key}.{field}", file)
+    for field in ("budget_usd_per_day", "budget_usd_per_month"):
+        _check_positive(getattr(dep, field), f"{key}.{field}", file)
     _validate_simulation(dep.simulation, f"{key}.simulation", file)
     _validate_resilience(dep, key, file)
 
@@ -554,6 +631,8 @@ def _validate_route(route: RouteConfig, key: str, known: set[str], file: str | N
         file,
     )
     _check_not_negative(route.queue_size, f"{key}.queue_size", file)
+    for field in ("budget_usd_per_day", "budget_usd_per_month"):
+        _check_positive(getattr(route, field), f"{key}.{field}", file)
     retry = route.retry
     _check_not_negative(retry.backoff_initial, f"{key}.retry.backoff_initial", file)
     _check_not_negative(retry.backoff_max, f"{key}.retry.backoff_max", file)
@@ -577,6 +656,48 @@ def _validate_supervision(sup: SupervisionConfig, file: str | None) -> None:
         "supervision.backoff_max",
         file,
     )
+
+
+def _redis_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot name a Redis server; or None."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return "must be a redis://, rediss:// or unix:// URL (e.g. redis://127.0.0.1:6379/0)"
+    if parts.scheme == "unix":
+        return None if parts.path else "must name a socket path (e.g. unix:///run/redis.sock)"
+    if not parts.hostname:
+        return "must name a host (e.g. redis://127.0.0.1:6379/0)"
+    if port == 0:
+        return "port must be within 1..65535"
+    database = parts.path.lstrip("/")
+    if database and not database.isdigit():
+        return "the path is the database number (e.g. /0)"
+    return None
+
+
+def _validate_shared(config: HubConfig, file: str | None) -> None:
+    """The ``[redis]`` and ``[cache]`` tables."""
+    redis = config.redis
+    _check_text(redis, "redis", file)
+    if problem := _redis_url_problem(redis.url):
+        from_env = " (from REDIS_URL)" if os.environ.get("REDIS_URL") == redis.url else ""
+        raise ConfigError(problem + from_env, file=file, key="redis.url")
+    _check(bool(redis.key_prefix), "must not be empty", "redis.key_prefix", file)
+    _check(
+        all(c.isprintable() and not c.isspace() for c in redis.key_prefix),
+        "must not contain spaces or control characters",
+        "redis.key_prefix",
+        file,
+    )
+    _check_positive(redis.timeout, "redis.timeout", file)
+    _check_positive(config.cache.ttl, "cache.ttl", file)
+    _check_positive(config.cache.max_bytes, "cache.max_bytes", file)
 
 
 def validate_config(config: HubConfig, *, file: str | None = None) -> None:
@@ -604,6 +725,7 @@ def validate_config(config: HubConfig, *, file: str | None = None) -> None:
     _validate_supervision(config.supervision, file)
     _check_not_negative(config.shutdown_grace, "shutdown_grace", file)
     _check_not_negative(config.mailbox_size, "mailbox_size", file)
+    _validate_shared(config, file)
 
 
 class HubConfigBuilder:

@@ -518,6 +518,15 @@ class DeploymentCrashedError(LocalError):
     restarted."""
 
 
+class SharedStateUnavailableError(LocalError):
+    """Redis, where this hub shares its state with other processes, is down or too slow and
+    the config says ``on_error = "closed"``: the request is refused rather than served
+    without the shared cache, limits or breakers. Not retryable on another deployment (they
+    all need Redis); the hub reconnects by itself."""
+
+    default_retryable = False
+
+
 class TotalTimeoutError(HubError):
     """The request's total deadline passed: nothing more will be tried."""
 

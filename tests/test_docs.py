@@ -22,6 +22,10 @@ SECTIONS = {
     config.BreakerConfig: "### `[deployments.breaker]`",
     config.HealthConfig: "### `[deployments.health]`",
     config.SimulationConfig: "### `[deployments.simulation]`",
+    config.RedisConfig: "## `[redis]`",
+    config.CacheConfig: "## `[cache]`",
+    config.LimitsConfig: "## `[limits]`",
+    config.BreakersConfig: "## `[breakers]`",
 }
 
 

@@ -33,7 +33,7 @@ def test_every_export_exists_and_nothing_public_is_left_unlisted() -> None:
     for name in hubactors.__all__:
         assert hasattr(hubactors, name), name
     modules = {"actors", "config", "deployment", "errors", "hub", "model"}
-    modules |= {"providers", "resilience", "routing", "cli", "server"}
+    modules |= {"providers", "resilience", "routing", "cli", "server", "shared", "cache"}
     public = {n for n in dir(hubactors) if not n.startswith("_")} - modules
     assert public == set(hubactors.__all__) - {"__version__"}
 
