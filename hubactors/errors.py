@@ -527,6 +527,14 @@ class SharedStateUnavailableError(LocalError):
     default_retryable = False
 
 
+class BudgetExceededError(LocalError):
+    """A spend budget (``budget_usd_per_day`` or ``budget_usd_per_month``) of the route or
+    of the deployment is used up: nothing was sent. Retryable for a deployment's budget
+    (another deployment of the route may serve), not for a route's."""
+
+    default_retryable = False
+
+
 class TotalTimeoutError(HubError):
     """The request's total deadline passed: nothing more will be tried."""
 

@@ -34,6 +34,8 @@ from hubactors.routing import DeploymentStatus, StatusBoard
 
 if TYPE_CHECKING:
     from hubactors.deployment._lease import Lease
+    from hubactors.errors import BudgetExceededError
+    from hubactors.shared import BreakerNews, Budgets, SharedBreaker
 
 DEFAULT_RATE_LIMIT_COOLDOWN = 1.0
 """Seconds a deployment rests after a 429 that did not say how long to wait."""
@@ -85,6 +87,8 @@ class DeploymentState:
     health: HealthTracker
     adaptive: AdaptiveConcurrency | None = None
     observer: DeploymentObserver = NO_OBSERVER
+    shared_breaker: SharedBreaker | None = None
+    budgets: Budgets | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)
     latency: Ewma = field(default_factory=Ewma)
     ttft: Ewma = field(default_factory=Ewma)
@@ -106,10 +110,13 @@ class DeploymentState:
         *,
         limiter: RateLimiter | None = None,
         observer: DeploymentObserver = NO_OBSERVER,
+        shared_breaker: SharedBreaker | None = None,
+        budgets: Budgets | None = None,
     ) -> DeploymentState:
         """The state of a fresh deployment, with limits and breaker from its config (or
         ``limiter``, when its provider was wired to it already); ``observer`` hears of its
-        breaker's transitions and its rate-limit waits."""
+        breaker's transitions and its rate-limit waits. ``shared_breaker`` links its
+        breaker and cooldowns to other processes'; ``budgets`` may refuse its requests."""
         now = trio.current_time()
         adaptive = (
             AdaptiveConcurrency(initial=config.max_concurrency, maximum=config.max_concurrency)
@@ -126,10 +133,36 @@ class DeploymentState:
             health=HealthTracker(config.health),
             adaptive=adaptive,
             observer=observer,
+            shared_breaker=shared_breaker,
+            budgets=budgets,
             capabilities=capabilities_for(config),
         )
+        if shared_breaker is not None:
+            state._link_breaker(shared_breaker)
         state.publish()
         return state
+
+    def _link_breaker(self, link: SharedBreaker) -> None:
+        breaker, observer = self.breaker, self.observer
+
+        def changed(old: BreakerState, new: BreakerState) -> None:
+            observer.breaker_changed(old, new)
+            link.changed(old, new, breaker.opened_until)
+
+        breaker.on_change = changed
+        link.attach(self._apply_shared)
+
+    def _apply_shared(self, news: BreakerNews, until: float) -> None:
+        """Another process's breaker opened or closed, or its provider said to wait."""
+        if news.kind == "cooldown":
+            if until > self.cooldown_until:
+                self.cooldown_until = until
+                self.limiter.pause_until(until)
+        elif news.kind == "open":
+            self.breaker.hold_open(until)
+        else:
+            self.breaker.reset()
+        self.publish()
 
     @property
     def concurrency_limit(self) -> int:
@@ -137,15 +170,30 @@ class DeploymentState:
 
     # --- admission and learning: called by the actor and by leases, never awaiting ---------
 
-    def refusal(self, now: float) -> CooldownError | CircuitOpenError | None:
-        """Why a request may not be sent right now (a provider's Retry-After still runs, or
-        the breaker is open), or ``None`` with the breaker's permission taken."""
+    def refusal(self, now: float) -> CooldownError | CircuitOpenError | BudgetExceededError | None:
+        """Why a request may not be sent right now (a provider's Retry-After still runs, its
+        budget is spent, or the breaker is open), or ``None`` with the breaker's permission
+        taken."""
         if now < self.cooldown_until:
             wait = self.cooldown_until - now
             return CooldownError(
                 f"cooling down for {wait:.3g}s after the provider's rate limit",
                 deployment=self.config.name,
                 retry_after=wait,
+            )
+        if self.budgets is not None:
+            over = self.budgets.refusal("deployment", self.config.name)
+            if over is not None:
+                return over
+        link = self.shared_breaker
+        if (
+            link is not None
+            and self.breaker.state(now) is BreakerState.HALF_OPEN
+            and not link.may_probe()
+        ):
+            return CircuitOpenError(
+                "circuit breaker is half-open and another process sends the probe",
+                deployment=self.config.name,
             )
         if not self.breaker.allow(now):
             self.publish()
@@ -177,6 +225,8 @@ class DeploymentState:
                 )
                 self.cooldown_until = max(self.cooldown_until, now + wait)
                 self.limiter.pause_until(now + wait)
+                if self.shared_breaker is not None:
+                    self.shared_breaker.cooled(self.cooldown_until)
             return
         if not counts_as_failure(exc):
             self.breaker.record_ignored(now)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
 import trio
@@ -50,8 +50,8 @@ from hubactors.model._convert import coerce_request
 from hubactors.model._tokens import TokenEstimator
 from hubactors.model._types import ChatRequest, ChatResponse
 from hubactors.providers import ClientPool, create_provider
-from hubactors.resilience import RateLimiter
 from hubactors.routing import DeploymentStatus, RouterActor, Select, StatusBoard
+from hubactors.shared import SharedRedis, SharedState
 
 HUB_INTENSITY = 3
 HUB_PERIOD = 60.0
@@ -70,10 +70,12 @@ class Hub:
         board: StatusBoard,
         events: EventBus,
         metrics: HubMetrics,
+        shared: SharedState | None = None,
     ) -> None:
         self.config = config
         self.events = events
         self.metrics = metrics
+        self.shared = shared or SharedState(config)
         self._driver = driver
         self._board = board
         self._closed = False
@@ -135,9 +137,17 @@ class Hub:
             scrub_exception(exc)
             raise
         with self._serving(chat.model):
+            self._check_budget(chat.model)
             response = await self._driver.complete(chat)
         self.metrics.observe_response(chat.model, response)
+        self.shared.budgets.record(chat.model, response.deployment, response.cost)
         return response
+
+    def _check_budget(self, route: str) -> None:
+        """Refuse a request to a route whose spend budget is used up."""
+        over = self.shared.budgets.refusal("route", route)
+        if over is not None:
+            raise over
 
     @asynccontextmanager
     async def stream(self, request: ChatRequest | Mapping[str, Any]) -> AsyncIterator[EventStream]:
@@ -154,6 +164,7 @@ class Hub:
             raise
         started = trio.current_time()
         with self._serving(chat.model):
+            self._check_budget(chat.model)
             async with self._driver.stream(chat) as events:
                 yield events
         if events.finished:
@@ -161,6 +172,7 @@ class Hub:
             self.metrics.observe_served(
                 chat.model, events.deployment, elapsed, events.usage, events.cost
             )
+            self.shared.budgets.record(chat.model, events.deployment, events.cost)
 
     def metrics_text(self) -> str:
         """The Prometheus text exposition of this hub's metrics (every metric is listed in
@@ -202,9 +214,11 @@ def _build_state(
     board: StatusBoard,
     mailbox_size: int,
     metrics: HubMetrics,
+    shared: SharedState,
 ) -> DeploymentState:
-    """A deployment's state, its provider wired to its rate limiter's header feedback."""
-    limiter = RateLimiter.from_config(deployment, now=trio.current_time())
+    """A deployment's state, its provider wired to its rate limiter's header feedback; its
+    limits, breaker and budgets shared with other processes as the config says."""
+    limiter = shared.limiter(deployment, trio.current_time())
 
     def on_headers(headers: Mapping[str, str]) -> None:
         limiter.update_from_headers(headers, trio.current_time())
@@ -218,6 +232,8 @@ def _build_state(
         mailbox,
         limiter=limiter,
         observer=metrics.deployment(deployment.name),
+        shared_breaker=shared.breaker(deployment),
+        budgets=shared.budgets or None,
     )
 
 
@@ -229,7 +245,9 @@ class _Tree:
         cfg: HubConfig,
         pool: ClientPool,
         estimator: TokenEstimator | None,
+        redis: SharedRedis | None = None,
     ) -> None:
+        self.shared = SharedState(cfg, redis)
         self.events = EventBus()
         board = StatusBoard()
         routes = cfg.route_table()
@@ -238,7 +256,9 @@ class _Tree:
         self.events.subscribe(_log_event)
         self.states: dict[str, DeploymentState] = {}
         for dep in cfg.deployments:
-            self.states[dep.name] = _build_state(dep, pool, board, cfg.mailbox_size, metrics)
+            self.states[dep.name] = _build_state(
+                dep, pool, board, cfg.mailbox_size, metrics, self.shared
+            )
         router = RouterActor(routes, board, Mailbox("router", cfg.mailbox_size))
         sup = cfg.supervision
         backoff = Backoff(initial=sup.backoff_initial, maximum=sup.backoff_max)
@@ -275,7 +295,7 @@ class _Tree:
             observer=metrics,
         )
         metrics.track_queues(self.driver.queues)
-        self.hub = Hub(cfg, self.driver, board, self.events, metrics)
+        self.hub = Hub(cfg, self.driver, board, self.events, metrics, self.shared)
         self.mailboxes: list[Mailbox[Select] | Mailbox[Admit]] = [router.mailbox]
         self.mailboxes += [state.mailbox for state in self.states.values()]
 
@@ -317,12 +337,18 @@ async def open_hub(
     cfg = coerce_config(dict(config) if isinstance(config, Mapping) else config)
     pool = ClientPool()
     try:
-        tree = _Tree(cfg, pool, estimator)
-        try:
-            async with _running(tree, cfg.shutdown_grace) as hub:
-                yield hub
-        finally:
-            await tree.aclose_providers()
+        async with AsyncExitStack() as stack:
+            redis = (
+                await stack.enter_async_context(SharedRedis.open(cfg.redis))
+                if cfg.uses_redis
+                else None
+            )
+            tree = _Tree(cfg, pool, estimator, redis)
+            try:
+                async with _running(tree, cfg.shutdown_grace) as hub:
+                    yield hub
+            finally:
+                await tree.aclose_providers()
     finally:
         await pool.aclose()
 
@@ -333,6 +359,7 @@ async def _running(tree: _Tree, grace: float) -> AsyncIterator[Hub]:
     drain, stop and close everything; the escalation of a tree that gave up is raised."""
     try:
         async with trio.open_nursery() as nursery:
+            await nursery.start(tree.shared.run)
             await nursery.start(tree.supervisor.run)
             nursery.start_soon(tree.driver.run_wakeups)
             try:

@@ -160,6 +160,18 @@ class CircuitBreaker:
         if state is not BreakerState.OPEN:
             self._open(now, again=state is BreakerState.HALF_OPEN)
 
+    def hold_open(self, until: float) -> None:
+        """Stay (or be) open until ``until``, as another process's breaker of the same
+        deployment is; never shortens an open period."""
+        if self._state is not BreakerState.OPEN or (self._opened_until or 0.0) < until:
+            self._opened_until = until
+            self._set(BreakerState.OPEN)
+
+    def reset(self) -> None:
+        """Close now, forgetting the window (another process's probe succeeded)."""
+        if self._state is not BreakerState.CLOSED:
+            self._close()
+
     # -- calls -------------------------------------------------------------------------
 
     def allow(self, now: float) -> bool:

@@ -1,0 +1,101 @@
+"""The Lua scripts of the shared rate limiter: each admission, settlement or release is one
+atomic script call, timed by the Redis server's own ``TIME`` (no process clock is trusted).
+
+The limits are sliding windows kept as sorted sets: a request is a member scored by the
+server time it was admitted, and its tokens are a field of a hash beside them (``_sum``
+holds their total), so no window of ``window`` seconds ever holds more than the limit —
+wherever the window starts, and however many processes admit. Members older than the window
+are dropped as they are met. Every key expires one window after its last write.
+"""
+
+from __future__ import annotations
+
+ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window = tonumber(ARGV[1])
+local rpm = tonumber(ARGV[2])
+local tpm = tonumber(ARGV[3])
+local tokens = tonumber(ARGV[4])
+local id = ARGV[5]
+local cutoff = now - window
+local wait = 0
+if rpm >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+  local n = redis.call('ZCARD', KEYS[1])
+  if n >= rpm then
+    -- The request passes once all but rpm - 1 of those in the window have left it.
+    local oldest = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + window - now)
+  end
+end
+local used = 0
+if tpm >= 0 then
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+  if #gone > 0 then
+    local amounts = redis.call('HMGET', KEYS[3], unpack(gone))
+    local freed = 0
+    for _, amount in ipairs(amounts) do freed = freed + (tonumber(amount) or 0) end
+    redis.call('HDEL', KEYS[3], unpack(gone))
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+    redis.call('HINCRBY', KEYS[3], '_sum', -freed)
+  end
+  used = tonumber(redis.call('HGET', KEYS[3], '_sum') or '0')
+  -- More than the whole limit passes alone, once the window is empty.
+  local need = math.min(tokens, tpm)
+  if used > 0 and used + need > tpm then
+    local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+    local left = used
+    for i = 1, #entries, 2 do
+      left = left - (tonumber(redis.call('HGET', KEYS[3], entries[i]) or '0'))
+      if left <= 0 or left + need <= tpm then
+        wait = math.max(wait, tonumber(entries[i + 1]) + window - now)
+        break
+      end
+    end
+  end
+end
+if wait > 0 then
+  return {0, tostring(wait)}
+end
+local ttl = math.ceil(window * 1000) + 1000
+if rpm >= 0 then
+  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+if tpm >= 0 then
+  redis.call('ZADD', KEYS[2], now, id)
+  redis.call('HSET', KEYS[3], id, tokens)
+  redis.call('HINCRBY', KEYS[3], '_sum', tokens)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+return {1, tostring(now)}
+"""
+"""KEYS: requests zset, tokens zset, tokens hash. ARGV: window seconds, rpm (-1: none),
+tpm (-1: none), estimated tokens, reservation id. Returns ``{1, now}`` when admitted, else
+``{0, seconds to wait}``."""
+
+SETTLE = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then
+  local actual = tonumber(ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[1], actual)
+  redis.call('HINCRBY', KEYS[2], '_sum', actual - tonumber(old))
+end
+return old and 1 or 0
+"""
+"""KEYS: tokens zset, tokens hash. ARGV: reservation id, actual tokens. A reservation the
+window already forgot is left forgotten."""
+
+RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HINCRBY', KEYS[3], '_sum', -tonumber(old))
+end
+return 1
+"""
+"""KEYS: requests zset, tokens zset, tokens hash. ARGV: reservation id."""
