@@ -30,6 +30,7 @@ upstream connections, and the ratios hub/direct and hub/LiteLLM.
         [--concurrency 1,32,256] [--duration 5] [--rounds 3] [--json OUT] [--plot OUT.png]
     python benchmarks/overhead.py --soak [SECONDS] [--streams 1000]
     python benchmarks/overhead.py --ws-soak [SECONDS] [--streams 1000] [--ws-per-connection 1]
+    python benchmarks/overhead.py --shared-limiter [--requests 5000]
 
 ``--soak`` runs ``--streams`` concurrent streams through the hub for SECONDS (600 if not
 given), samples RSS, reports its slope in MB/min and the tasks, sockets and upstream
@@ -54,7 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import _report
-from _server import ServeProcess
+from _server import ServeProcess, ServerStartError
+from _shared_limiter import render_shared_limiter, run_shared_limiter
 from _ws_soak import render_ws_soak, run_ws_soak, soak_goals
 
 HERE = Path(__file__).resolve().parent
@@ -189,6 +191,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="requests in flight on one WebSocket connection (ws and --ws-soak)",
     )
     parser.add_argument("--sample-every", type=float, default=5.0, help="soak RSS sampling (s)")
+    parser.add_argument(
+        "--shared-limiter",
+        action="store_true",
+        help="what the Redis rate limiter adds per request (needs Redis at REDIS_URL)",
+    )
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
     args.modes = [m for m in args.modes.split(",") if m]
@@ -248,7 +255,11 @@ def run_served_client(
 ) -> dict[str, Any]:
     """One client process against a ``hubactors serve`` started for it, then SIGTERM."""
     with tempfile.TemporaryDirectory() as workdir:
-        with ServeProcess(spec["port"], Path(workdir), max_concurrency) as server:
+        try:
+            server = ServeProcess(spec["port"], Path(workdir), max_concurrency)
+        except ServerStartError as exc:
+            return spec | {"errors": 1, "first_error": str(exc)[:300]}
+        with server:
             spec = spec | {
                 "server": {
                     "pid": server.pid,
@@ -333,6 +344,12 @@ def render_soak(soak: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.shared_limiter:
+        result = run_shared_limiter(args.requests or 5000)
+        print(render_shared_limiter(result))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"shared_limiter": result}, indent=1) + "\n")
+        return
     info = machine()
     cells = len(args.modes) * len(args.concurrency) * len(args.targets) * args.rounds
     expected = (args.soak or args.ws_soak or 0) + cells * (args.warmup + args.duration + 10)

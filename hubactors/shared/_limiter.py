@@ -27,13 +27,16 @@ from hubactors.config import DeploymentConfig
 from hubactors.errors import LocalRateLimitError
 from hubactors.resilience import RateLimiter, Reservation
 from hubactors.shared._redis import Fallback, SharedRedis
-from hubactors.shared._scripts import ADMIT, RELEASE, SETTLE
+from hubactors.shared._scripts import ADMIT, SETTLE
 
 WINDOW = 60.0
 """The length of the limits' window, in seconds: rpm and tpm are per minute."""
 
 _MIN_SLEEP = 1e-3
 _BACKLOG = 10_000  # settlements waiting for Redis; past that the window forgets them
+FLUSH_DELAY = 0.002
+"""Seconds a settlement waits to ride along with the next admission before it is sent on
+its own: back-to-back requests then cost one round trip each, not two."""
 
 
 class SharedReservation(Reservation):
@@ -51,14 +54,14 @@ class SharedReservation(Reservation):
             return
         self._done = True
         if actual_tokens != self.tokens and self._shared._limits[1] >= 0:
-            self._shared._send("settle", self.rid, max(0, actual_tokens))
+            self._shared._send(self.rid, max(0, actual_tokens))
 
     def release(self, now: float | None = None) -> None:
         """Give the request and its tokens back to every process's windows."""
         if self._done:
             return
         self._done = True
-        self._shared._send("release", self.rid, 0)
+        self._shared._send(self.rid, -1)
 
 
 class SharedRateLimiter(RateLimiter):
@@ -100,9 +103,9 @@ class SharedRateLimiter(RateLimiter):
         ]
         self._admit_script = redis.script(ADMIT)
         self._settle_script = redis.script(SETTLE)
-        self._release_script = redis.script(RELEASE)
         self._line = trio.Lock()  # this process's waiters, first come first served
-        self._todo_send, self._todo = trio.open_memory_channel[tuple[str, str, int]](_BACKLOG)
+        self._pending: list[str | int] = []  # settlements: reservation id, tokens (-1: release)
+        self._pending_added = trio.Event()
         self._id_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"
         self._ids = 0
 
@@ -169,7 +172,15 @@ class SharedRateLimiter(RateLimiter):
         self._ids += 1
         rid = f"{self._id_prefix}{self._ids}"
         args: list[str | float] = [self._window, self._limits[0], self._limits[1], tokens, rid]
-        answer = await self._admit_script(self._keys, args)
+        pending, self._pending = self._pending, []
+        try:
+            answer = await self._admit_script(self._keys, [*args, *pending])
+        except BaseException:
+            # Cancelled (or refused) with the script maybe run: give back whatever it took,
+            # and send the settlements again (applying one twice changes nothing).
+            self._pending[:0] = pending
+            self._send(rid, -1)
+            raise
         if isinstance(answer, Fallback):
             return None
         admitted, value = answer
@@ -178,23 +189,27 @@ class SharedRateLimiter(RateLimiter):
             return SharedReservation(self, rid, tokens)
         return float(value)
 
-    def _send(self, kind: str, rid: str, tokens: int) -> None:
-        try:
-            self._todo_send.send_nowait((kind, rid, tokens))
-        except trio.WouldBlock:
+    def _send(self, rid: str, tokens: int) -> None:
+        if len(self._pending) >= 2 * _BACKLOG:
             logger.warning("shared limiter of {}: settlements backlogged, one dropped", self._name)
+            return
+        self._pending += [rid, tokens]
+        self._pending_added.set()
 
     async def run(self) -> None:
-        """Send settlements and releases to Redis until cancelled; one that fails (Redis
-        away) is dropped: its entry leaves the window with time."""
-        async for kind, rid, tokens in self._todo:
+        """Send the settlements that no admission took along, until cancelled; those that
+        fail (Redis away) are dropped: their entries leave the window with time."""
+        while True:
+            await self._pending_added.wait()
+            self._pending_added = trio.Event()
+            await trio.sleep(FLUSH_DELAY)
+            pending, self._pending = self._pending, []
+            if not pending:
+                continue
             try:
-                if kind == "settle":
-                    await self._settle_script(self._keys[1:], [rid, tokens])
-                else:
-                    await self._release_script(self._keys, [rid])
+                await self._settle_script(self._keys, pending)
             except Exception as exc:  # closed mode raises; nothing waits for this answer
-                logger.debug("shared limiter of {}: {} not sent: {}", self._name, kind, exc)
+                logger.debug("shared limiter of {}: settlements not sent: {}", self._name, exc)
 
     def next_available(self, now: float) -> float:
         """When a new request could pass: the per-process view while Redis serves (the

@@ -1,5 +1,6 @@
-"""The Lua scripts of the shared rate limiter: each admission, settlement or release is one
-atomic script call, timed by the Redis server's own ``TIME`` (no process clock is trusted).
+"""The Lua scripts of the shared rate limiter: each admission is one atomic script call,
+timed by the Redis server's own ``TIME`` (no process clock is trusted), which first applies
+the settlements and releases waiting to be sent (else a call of their own sends them).
 
 The limits are sliding windows kept as sorted sets: a request is a member scored by the
 server time it was admitted, and its tokens are a field of a hash beside them (``_sum``
@@ -10,7 +11,35 @@ are dropped as they are met. Every key expires one window after its last write.
 
 from __future__ import annotations
 
-ADMIT = """
+_APPLY = """
+local function apply(first)
+  for i = first, #ARGV - 1, 2 do
+    local rid, actual = ARGV[i], tonumber(ARGV[i + 1])
+    if actual < 0 then
+      redis.call('ZREM', KEYS[1], rid)
+    end
+    local old = redis.call('HGET', KEYS[3], rid)
+    if old then
+      if actual < 0 then
+        redis.call('HDEL', KEYS[3], rid)
+        redis.call('ZREM', KEYS[2], rid)
+        redis.call('HINCRBY', KEYS[3], '_sum', -tonumber(old))
+      else
+        redis.call('HSET', KEYS[3], rid, actual)
+        redis.call('HINCRBY', KEYS[3], '_sum', actual - tonumber(old))
+      end
+    end
+  end
+end
+"""
+# Settlements: pairs of (reservation id, actual tokens), -1 tokens for a release (the
+# request and its tokens leave the windows). A reservation the window already forgot is
+# left forgotten.
+
+ADMIT = (
+    _APPLY
+    + """
+apply(6)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local window = tonumber(ARGV[1])
@@ -72,30 +101,16 @@ if tpm >= 0 then
 end
 return {1, tostring(now)}
 """
+)
 """KEYS: requests zset, tokens zset, tokens hash. ARGV: window seconds, rpm (-1: none),
-tpm (-1: none), estimated tokens, reservation id. Returns ``{1, now}`` when admitted, else
-``{0, seconds to wait}``."""
+tpm (-1: none), estimated tokens, reservation id, then settlements waiting to be sent
+(applied first). Returns ``{1, now}`` when admitted, else ``{0, seconds to wait}``."""
 
-SETTLE = """
-local old = redis.call('HGET', KEYS[2], ARGV[1])
-if old then
-  local actual = tonumber(ARGV[2])
-  redis.call('HSET', KEYS[2], ARGV[1], actual)
-  redis.call('HINCRBY', KEYS[2], '_sum', actual - tonumber(old))
-end
-return old and 1 or 0
-"""
-"""KEYS: tokens zset, tokens hash. ARGV: reservation id, actual tokens. A reservation the
-window already forgot is left forgotten."""
-
-RELEASE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-local old = redis.call('HGET', KEYS[3], ARGV[1])
-if old then
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('HINCRBY', KEYS[3], '_sum', -tonumber(old))
-end
+SETTLE = (
+    _APPLY
+    + """
+apply(1)
 return 1
 """
-"""KEYS: requests zset, tokens zset, tokens hash. ARGV: reservation id."""
+)
+"""KEYS: requests zset, tokens zset, tokens hash. ARGV: settlements (see ``_APPLY``)."""

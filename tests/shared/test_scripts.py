@@ -8,7 +8,7 @@ import uuid
 import coredis
 import trio
 
-from hubactors.shared._scripts import ADMIT, RELEASE, SETTLE
+from hubactors.shared._scripts import ADMIT, SETTLE
 from tests.shared._support import redis_client, unique_prefix
 
 WINDOW = 0.4
@@ -21,21 +21,19 @@ class Scripts:
         self.rpm, self.tpm = rpm, tpm
         self._admit = client.register_script(ADMIT)
         self._settle = client.register_script(SETTLE)
-        self._release = client.register_script(RELEASE)
 
-    async def admit(self, tokens: int = 0) -> tuple[str | None, float]:
+    async def admit(self, tokens: int = 0, *settlements: str | int) -> tuple[str | None, float]:
         """The id admitted (or None) and the server time, or the wait."""
         rid = uuid.uuid4().hex
-        ok, value = await self._admit(
-            keys=self.keys, args=[WINDOW, self.rpm, self.tpm, tokens, rid]
-        )
+        args = [WINDOW, self.rpm, self.tpm, tokens, rid, *settlements]
+        ok, value = await self._admit(keys=self.keys, args=args)
         return (rid if ok == 1 else None), float(value)
 
     async def settle(self, rid: str, tokens: int) -> None:
-        await self._settle(keys=self.keys[1:], args=[rid, tokens])
+        await self._settle(keys=self.keys, args=[rid, tokens])
 
     async def release(self, rid: str) -> None:
-        await self._release(keys=self.keys, args=[rid])
+        await self._settle(keys=self.keys, args=[rid, -1])
 
 
 async def test_requests_per_window_then_the_wait_until_the_oldest_leaves() -> None:
@@ -124,3 +122,21 @@ async def test_admission_is_atomic_under_many_concurrent_callers() -> None:
                 nursery.start_soon(one)
         assert len(admitted) == 10
         assert await client.zcard(scripts.keys[0]) == 10
+
+
+async def test_settlements_ride_along_with_the_next_admission_and_apply_first() -> None:
+    async with redis_client() as client:
+        scripts = Scripts(client, rpm=2, tpm=100)
+        first, _ = await scripts.admit(60)
+        second, _ = await scripts.admit(40)
+        assert first is not None and second is not None
+        # The window is full on both counts, but the first settles at 10 and the second is
+        # released in the same call: the third passes.
+        third, _ = await scripts.admit(80, first, 10, second, -1)
+        assert third is not None
+        assert int(await client.hget(scripts.keys[2], "_sum") or 0) == 90
+        assert await client.zcard(scripts.keys[0]) == 2
+        # Sent twice (a call cancelled after Redis ran it), a settlement changes nothing.
+        await scripts.settle(first, 10)
+        await scripts.release(second)
+        assert int(await client.hget(scripts.keys[2], "_sum") or 0) == 90
