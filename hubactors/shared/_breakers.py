@@ -152,8 +152,8 @@ class SharedBreakers:
         except trio.WouldBlock:
             link.won(True)  # no way to tell: better a probe too many than none
 
-    def _key(self, name: str) -> str:
-        return self.redis.key("breaker", name)
+    def _key(self, name: str, kind: NewsKind = "open") -> str:
+        return self.redis.key("cooldown" if kind == "cooldown" else "breaker", name)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Share news until cancelled: send ours, apply theirs, run probe races."""
@@ -182,7 +182,7 @@ class SharedBreakers:
         names = list(self._links)
         if not names:
             return
-        keys = [self._key(name) for name in names]
+        keys = [self._key(name, kind) for name in names for kind in ("open", "cooldown")]
         try:
             values = await self.redis.call(lambda client: client.mget(keys))
         except SharedStateUnavailableError:
@@ -203,12 +203,15 @@ class SharedBreakers:
                 await self.redis.call(partial(self._send, news))
 
     async def _send(self, news: BreakerNews, client: coredis.Redis[bytes]) -> int:
-        key, data = self._key(news.deployment), _encode(news)
+        key, data = self._key(news.deployment, news.kind), _encode(news)
         ttl_ms = int((news.until - time.time()) * 1000)
         if news.kind == "closed":
             await client.delete([key, key + ":probe"])
-        elif ttl_ms > 0:
-            await client.set(key, data, px=ttl_ms)
+        else:
+            if news.kind == "open":
+                await client.delete([key + ":probe"])  # a new open period, a new race
+            if ttl_ms > 0:
+                await client.set(key, data, px=ttl_ms)
         return await client.publish(self._channel, data)
 
     async def _run_races(self, nursery: trio.Nursery) -> None:

@@ -75,6 +75,22 @@ async def test_a_retry_after_is_a_cooldown_for_every_process_within_100_ms() -> 
         with pytest.raises(HubError):
             await two.complete(ask())
         assert len(server.arrivals) == 1  # the other process never tried
+        async with hubactors.open_hub(two.config) as late:  # one that starts now knows too
+            assert status(late).cooldown_until > trio.current_time() + 4
+
+
+async def test_a_process_that_starts_later_learns_the_news_still_current() -> None:
+    prefix = unique_prefix()
+    async with upstream() as server:
+        cfg = config(server.url, prefix, breaker={"min_calls": 1, "open_for": 5.0})
+        async with hubactors.open_hub(cfg) as one:
+            server.answer(500)
+            with pytest.raises(HubError):
+                await one.complete(ask())
+            await trio.sleep(0.05)  # the news is written
+            async with hubactors.open_hub(cfg) as late:
+                assert status(late).breaker is BreakerState.OPEN
+                assert status(late).cooldown_until > trio.current_time() + 4
 
 
 async def test_an_opened_breaker_is_open_everywhere_then_one_probe_closes_it_everywhere() -> None:
