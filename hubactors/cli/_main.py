@@ -63,6 +63,7 @@ def response_json(response: ChatResponse) -> dict[str, Any]:
             "cached_input_tokens": response.usage.cached_input_tokens,
         },
         "model": response.model,
+        "cached": response.cached,
     }
 
 
@@ -160,7 +161,7 @@ async def _chat(
                 if show and isinstance(event, TextDelta):
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
-        return accumulator.response()
+        return msgspec.structs.replace(accumulator.response(), cached=events.cached)
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:

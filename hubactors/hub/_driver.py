@@ -26,6 +26,14 @@ import msgspec
 import trio
 
 from hubactors.actors import ActorRef, ActorStoppedError
+from hubactors.cache import (
+    CacheEntry,
+    Claim,
+    ReplayStream,
+    ResponseCache,
+    entry_of_response,
+    entry_of_stream,
+)
 from hubactors.config import RouteConfig
 from hubactors.deployment import DeploymentClient
 from hubactors.errors import AttemptError, HubClosedError
@@ -76,6 +84,9 @@ class RequestObserver:
         """A stream served by ``deployment`` reached its first content ``seconds`` after
         the request started."""
 
+    def cache_lookup(self, route: str, hit: bool) -> None:
+        """The response cache was looked up for a request: answered from it, or not."""
+
 
 _NO_OBSERVER = RequestObserver()
 
@@ -98,8 +109,10 @@ class RequestDriver:
         rng: random.Random | None = None,
         estimator: TokenEstimator | None = None,
         observer: RequestObserver = _NO_OBSERVER,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._routes = routes
+        self._cache = cache
         self._router = router
         self._deployments = deployments
         self._board = board
@@ -325,12 +338,31 @@ class RequestDriver:
         reserved = info.estimated_input_tokens + info.estimated_output_tokens
         return route, info, plan, reserved
 
+    def _claim(self, request: ChatRequest, route: RouteConfig) -> Claim | None:
+        return None if self._cache is None else self._cache.claim_for(request, route)
+
+    @asynccontextmanager
+    async def _looked_up(
+        self, route: RouteConfig, claim: Claim | None
+    ) -> AsyncIterator[CacheEntry | None]:
+        """The cached answer of the request, or None: then it is served inside the block
+        (identical requests wait for it) and :meth:`ResponseCache.store` may keep it."""
+        if claim is None or self._cache is None:
+            yield None
+            return
+        async with self._cache.lookup(claim) as entry:
+            if claim.read:
+                self._observer.cache_lookup(route.name, entry is not None)
+            yield entry
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Serve a non-streaming request; see :meth:`Hub.complete`."""
+        """Serve a non-streaming request; see :meth:`Hub.complete`. A cached answer is
+        returned with ``cached = True``, ``attempts = 0`` and no cost."""
         if request.stream:
             request = msgspec.structs.replace(request, stream=False)
         route, info, plan, reserved = self._start(request)
         log = RequestLog(request, plan)
+        claim = self._claim(request, route)
 
         async def attempt(name: str) -> ChatResponse:
             return await self._deployments[name].complete(
@@ -341,13 +373,26 @@ class RequestDriver:
             await trio.lowlevel.checkpoint()
 
         with log.ends_request():
-            response = await self._serve(request, route, info, plan, log, attempt, discard)
-            response = msgspec.structs.replace(
-                response,
-                attempts=plan.count,
-                latency=trio.current_time() - log.started,
-                request_id=log.request_id,
-            )
+            async with self._looked_up(route, claim) as entry:
+                if entry is not None:
+                    response = msgspec.structs.replace(
+                        entry.response,
+                        cached=True,
+                        cost=0.0,
+                        attempts=0,
+                        latency=trio.current_time() - log.started,
+                        request_id=log.request_id,
+                    )
+                else:
+                    response = await self._serve(request, route, info, plan, log, attempt, discard)
+                    response = msgspec.structs.replace(
+                        response,
+                        attempts=plan.count,
+                        latency=trio.current_time() - log.started,
+                        request_id=log.request_id,
+                    )
+                    if claim is not None and self._cache is not None:
+                        await self._cache.store(claim, entry_of_response(response))
             log.served(response)
         return response
 
@@ -358,6 +403,7 @@ class RequestDriver:
             request = msgspec.structs.replace(request, stream=True)
         route, info, plan, reserved = self._start(request)
         log = RequestLog(request, plan)
+        claim = self._claim(request, route)
 
         async def attempt(name: str) -> EventStream:
             upstream = await self._deployments[name].open_stream(
@@ -375,11 +421,24 @@ class RequestDriver:
             await events.aclose()
 
         with log.ends_request():
-            events = await self._serve(request, route, info, plan, log, attempt, discard)
-            if events.ttft is not None:
-                self._observer.first_token(route.name, events.deployment, events.ttft)
-            try:
-                yield events
-            finally:
-                await events.aclose()
-                log.streamed(events)
+            async with self._looked_up(route, claim) as entry:
+                if entry is not None:
+                    events = EventStream(
+                        ReplayStream(entry), plan.deadline, log.started, cached=True
+                    )
+                    await events.open()
+                else:
+                    events = await self._serve(request, route, info, plan, log, attempt, discard)
+                    if events.ttft is not None:
+                        self._observer.first_token(route.name, events.deployment, events.ttft)
+                    if claim is not None and claim.store:
+                        events.recorded = []
+                try:
+                    yield events
+                finally:
+                    await events.aclose()
+                    log.streamed(events)
+                # Only a block that ended cleanly gets here; the entry is written only if
+                # the stream also finished cleanly (read to its Finish, not cut short).
+                if events.recorded is not None and claim is not None and self._cache is not None:
+                    await self._cache.store(claim, entry_of_stream(events.recorded))

@@ -9,12 +9,30 @@ delivered so far.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import trio
 
-from hubactors.deployment import UpstreamStream
 from hubactors.errors import AttemptError, StreamInterruptedError, TotalTimeoutError
 from hubactors.model._accumulate import StreamAccumulator
 from hubactors.model._types import CONTENT_EVENTS, Finish, StreamEvent, Usage
+
+
+class Upstream(Protocol):
+    """What an :class:`EventStream` reads: a deployment's stream, or a cached one."""
+
+    @property
+    def deployment(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    async def next(self) -> StreamEvent: ...
+
+    async def aclose(self) -> None: ...
 
 
 class EventStream:
@@ -28,7 +46,9 @@ class EventStream:
     ``async with hub.stream(...)`` block closes the upstream response.
     """
 
-    def __init__(self, upstream: UpstreamStream, deadline: float, started: float) -> None:
+    def __init__(
+        self, upstream: Upstream, deadline: float, started: float, *, cached: bool = False
+    ) -> None:
         self.deployment = upstream.deployment
         self.provider = upstream.provider
         self.model = upstream.model
@@ -40,6 +60,10 @@ class EventStream:
         self._closed = False
         self.ttft: float | None = None
         """Seconds from the request's start to its first content event."""
+        self.cached = cached
+        """True when the events are replayed from the response cache."""
+        self.recorded: list[StreamEvent] | None = None
+        """When a list, every event the caller is handed is appended (for the cache)."""
 
     @property
     def finished(self) -> bool:
@@ -80,6 +104,8 @@ class EventStream:
         else:
             event = await self._read()
         self._seen.add(event)
+        if self.recorded is not None:
+            self.recorded.append(event)
         return event
 
     async def _read(self) -> StreamEvent:

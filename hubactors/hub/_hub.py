@@ -34,6 +34,7 @@ from hubactors.actors import (
     Supervisor,
     SupervisorEscalated,
 )
+from hubactors.cache import open_cache
 from hubactors.config import DeploymentConfig, HubConfig, coerce_config
 from hubactors.deployment import (
     Admit,
@@ -170,7 +171,7 @@ class Hub:
         if events.finished:
             elapsed = trio.current_time() - started
             self.metrics.observe_served(
-                chat.model, events.deployment, elapsed, events.usage, events.cost
+                chat.model, events.deployment, elapsed, events.usage, events.cost, events.cached
             )
             self.shared.budgets.record(chat.model, events.deployment, events.cost)
 
@@ -293,8 +294,10 @@ class _Tree:
             board=board,
             estimator=estimator,
             observer=metrics,
+            cache=open_cache(cfg.cache, redis),
         )
         metrics.track_queues(self.driver.queues)
+        metrics.track_redis(redis)
         self.hub = Hub(cfg, self.driver, board, self.events, metrics, self.shared)
         self.mailboxes: list[Mailbox[Select] | Mailbox[Admit]] = [router.mailbox]
         self.mailboxes += [state.mailbox for state in self.states.values()]

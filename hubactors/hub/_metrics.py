@@ -27,6 +27,7 @@ from hubactors.hub._plan import AttemptRecord
 from hubactors.model._types import ChatResponse, Usage
 from hubactors.resilience import BreakerState
 from hubactors.routing import StatusBoard
+from hubactors.shared import SharedRedis
 
 UNKNOWN_ROUTE = "unknown"
 """The ``route`` label of requests that named no configured route."""
@@ -137,6 +138,21 @@ class _QueueCollector(Collector):
         yield depth
 
 
+class _RedisCollector(Collector):
+    def __init__(self, redis: SharedRedis | None) -> None:
+        self._redis = redis
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "hubactors_redis_up",
+            "1 while the Redis shared by hub processes answers; 0 while the hub falls back "
+            "to per-process state (or refuses, with on_error = closed)",
+        )
+        if self._redis is not None:  # a hub with nothing in Redis has no sample
+            up.add_metric([], float(self._redis.available))
+        yield up
+
+
 class HubMetrics(RequestObserver):
     """The metrics of one hub; ``render()`` gives the Prometheus text exposition.
 
@@ -231,6 +247,12 @@ class HubMetrics(RequestObserver):
             "Supervisors that gave up and escalated",
             ["supervisor"],
         )
+        self.cache_lookups = self._counter(
+            "hubactors_cache_lookups",
+            "Response cache lookups, by route and result (hit, miss)",
+            ["route", "result"],
+        )
+        self._cache_lookups = _Children(self.cache_lookups)
         self._errors = _Children(self.requests)
         self._ttft = _Children(self.ttft)
         self._attempts = _Children(self.request_attempts)
@@ -267,19 +289,33 @@ class HubMetrics(RequestObserver):
     def observe_response(self, route: str, response: ChatResponse) -> None:
         """Count a served response and its usage and cost."""
         self.observe_served(
-            route, response.deployment, response.latency, response.usage, response.cost
+            route,
+            response.deployment,
+            response.latency,
+            response.usage,
+            response.cost,
+            response.cached,
         )
 
     def observe_served(
-        self, route: str, deployment: str, latency: float, usage: Usage, cost: float
+        self,
+        route: str,
+        deployment: str,
+        latency: float,
+        usage: Usage,
+        cost: float,
+        cached: bool = False,
     ) -> None:
-        """Count a served request (a response or a finished stream)."""
+        """Count a served request (a response or a finished stream); an answer from the
+        cache used no tokens and cost nothing."""
         key = (self.route_label(route), deployment)
         served = self._served.get(key)
         if served is None:
             served = self._served[key] = _Served(self, *key)
         served.ok.inc()
         served.latency.observe(latency)
+        if cached:
+            return
         served.input_tokens.inc(usage.input_tokens)
         served.output_tokens.inc(usage.output_tokens)
         if usage.cached_input_tokens:
@@ -312,6 +348,13 @@ class HubMetrics(RequestObserver):
 
     def first_token(self, route: str, deployment: str, seconds: float) -> None:
         self._ttft(route, deployment).observe(seconds)
+
+    def cache_lookup(self, route: str, hit: bool) -> None:
+        self._cache_lookups(route, "hit" if hit else "miss").inc()
+
+    def track_redis(self, redis: SharedRedis | None) -> None:
+        """Report whether the hub's Redis answers as ``hubactors_redis_up`` at scrape time."""
+        self.registry.register(_RedisCollector(redis))
 
     # --- supervision, from the event bus ------------------------------------------------------
 

@@ -134,6 +134,7 @@ class RequestLog:
                 input_tokens=events.usage.input_tokens,
                 output_tokens=events.usage.output_tokens,
                 cost=events.cost,
+                cached=events.cached,
             )
             # A caller may stop reading early: that ends the request without a failure.
             self._write(_INFO, "ok" if events.finished else "closed", fields)

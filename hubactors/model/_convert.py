@@ -24,6 +24,7 @@ import msgspec
 from hubactors._logging import logger
 from hubactors.model._convert_messages import convert_messages, messages_from_openai
 from hubactors.model._types import (
+    CacheControl,
     ChatRequest,
     ChatResponse,
     NamedToolChoice,
@@ -64,7 +65,7 @@ _KNOWN_KEYS = frozenset(
     {
         "model", "messages", "tools", "tool_choice", "response_format", "temperature", "top_p",
         "max_tokens", "max_completion_tokens", "stop", "stream", "stream_options", "metadata",
-        "n", "timeout", "deadline", "priority",
+        "n", "timeout", "deadline", "priority", "cache",
     }
 )  # fmt: skip
 _LEGACY_KEYS = {
@@ -105,6 +106,7 @@ def request_from_openai(data: Mapping[str, Any], *, strict: bool = False) -> Cha
         stop=_stop(data.get("stop")),
         stream=check_bool(data.get("stream"), "stream"),
         metadata=_metadata(data.get("metadata")),
+        cache=_cache_control(data),
         timeout=check_timeout(data.get("timeout")),
         deadline=check_number(data.get("deadline"), "deadline"),
         priority=check_int(data.get("priority"), "priority") or 0,
@@ -140,7 +142,40 @@ def _check_keys(data: Mapping[str, Any], strict: bool) -> None:
 
 
 def _metadata(value: object) -> dict[str, str]:
+    if isinstance(value, Mapping) and "cache" in value:
+        value = {key: item for key, item in value.items() if key != "cache"}
     return {} if value is None else check_metadata(value)
+
+
+_CACHE_FLAGS = ("skip", "store", "sampled")
+
+
+def _cache_control(data: Mapping[str, Any]) -> CacheControl | None:
+    """The request's cache controls: ``cache`` at the top, or under ``metadata`` (an object,
+    or its JSON text since OpenAI's metadata values are strings); the top one wins."""
+    value, field = data.get("cache"), "cache"
+    metadata = data.get("metadata")
+    if value is None and isinstance(metadata, Mapping) and "cache" in metadata:
+        value, field = metadata["cache"], "metadata.cache"
+        if isinstance(value, str):
+            try:
+                value = msgspec.json.decode(value)
+            except msgspec.DecodeError:
+                fail(field, "must be an object, or its JSON text")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        fail(field, f"must be an object, got {type(value).__name__}")
+    for key in value:
+        if key not in (*_CACHE_FLAGS, "ttl"):
+            fail(f"{field}.{key}", "unknown cache control (skip, store, ttl, sampled)")
+    flags = {key: check_bool(value.get(key), f"{field}.{key}") for key in _CACHE_FLAGS}
+    ttl = check_number(value.get("ttl"), f"{field}.ttl")
+    if ttl is not None and not (0 < ttl < float("inf")):
+        fail(f"{field}.ttl", "must be a positive number of seconds")
+    return CacheControl(
+        skip=flags["skip"], store=value.get("store") is not False, ttl=ttl, sampled=flags["sampled"]
+    )
 
 
 def _max_tokens(data: Mapping[str, Any]) -> int | None:

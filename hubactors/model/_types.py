@@ -136,6 +136,21 @@ class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
 # --- requests and responses ----------------------------------------------------------------
 
 
+class CacheControl(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the response cache treats one request (``{"cache": {...}}`` in a request dict).
+
+    ``skip`` does not read the cache (the fresh answer is still stored unless ``store`` is
+    false); ``store = False`` never writes it; ``ttl`` replaces the configured lifetime of
+    the entry written, in seconds; ``sampled`` lets a request with ``temperature > 0`` be
+    cached. None of these is part of the cache key.
+    """
+
+    skip: bool = False
+    store: bool = True
+    ttl: float | None = None
+    sampled: bool = False
+
+
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """A chat completion request addressed to a route (``model``) of the hub.
 
@@ -158,6 +173,7 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float | None = None
     deadline: float | None = None
     priority: int = 0
+    cache: CacheControl | None = None
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True):

@@ -90,6 +90,7 @@ async def test_chat_with_a_config_file_and_a_simulated_route() -> None:
         "raw_finish_reason",
         "usage",
         "model",
+        "cached",
     }
 
 
