@@ -34,7 +34,7 @@ from hubactors.routing import DeploymentStatus, StatusBoard
 
 if TYPE_CHECKING:
     from hubactors.deployment._lease import Lease
-    from hubactors.errors import BudgetExceededError
+    from hubactors.errors import LocalError
     from hubactors.shared import BreakerNews, Budgets, SharedBreaker
 
 DEFAULT_RATE_LIMIT_COOLDOWN = 1.0
@@ -170,7 +170,7 @@ class DeploymentState:
 
     # --- admission and learning: called by the actor and by leases, never awaiting ---------
 
-    def refusal(self, now: float) -> CooldownError | CircuitOpenError | BudgetExceededError | None:
+    def refusal(self, now: float) -> LocalError | None:
         """Why a request may not be sent right now (a provider's Retry-After still runs, its
         budget is spent, or the breaker is open), or ``None`` with the breaker's permission
         taken."""

@@ -113,11 +113,20 @@ class Budgets:
         """This process's view of the total spent on ``name`` in the current ``period``."""
         return self._spent.get(self._key(scope, name, period, self._wall()), 0.0)
 
-    def refusal(self, scope: Scope, name: str) -> BudgetExceededError | None:
-        """The error for a request to ``name`` while one of its budgets is used up."""
+    def refusal(
+        self, scope: Scope, name: str
+    ) -> BudgetExceededError | SharedStateUnavailableError | None:
+        """The error for a request to ``name`` while one of its budgets is used up, or
+        while Redis, which holds the totals, is unavailable and ``on_error = "closed"``."""
         budgets = self._budgets.get((scope, name))
         if not budgets:
             return None
+        redis = self._redis
+        if redis is not None and not redis.available and redis.config.on_error == "closed":
+            return SharedStateUnavailableError(
+                f"the {scope} {name!r} has a spend budget and its totals in Redis are "
+                'unavailable (redis.on_error = "closed")'
+            )
         wall = self._wall()
         for budget in budgets:
             spent = self._spent.get(self._key(scope, name, budget.period, wall), 0.0)

@@ -118,3 +118,21 @@ async def test_closed_refuses_at_once_with_a_typed_error(server: RedisServer) ->
                     await hub.complete(ask())
                 assert trio.current_time() - started < 0.3
         assert len(up.arrivals) == 1
+
+
+async def test_closed_refuses_a_budgeted_route_while_its_totals_are_out_of_reach(
+    server: RedisServer,
+) -> None:
+    await server.wait_ready()
+    async with upstream() as up:
+        cfg = config(up.url, server.url, "closed", rpm=None, budget_usd_per_day=None)
+        cfg["limits"]["scope"] = "process"
+        cfg["routes"][0]["budget_usd_per_month"] = 10.0
+        async with hubactors.open_hub(cfg) as hub:
+            await hub.complete(ask())
+            server.stop()
+            await hub.complete(ask())  # served: its spend, sent to Redis, finds it gone
+            await trio.sleep(0.6)  # (the budgets are synced in the background)
+            with pytest.raises(SharedStateUnavailableError):
+                await hub.complete(ask())
+        assert len(up.arrivals) == 2
