@@ -8,7 +8,8 @@ reserved at the estimate before the call; settling with the real usage and relea
 cancel are sent to Redis by a background task, so a lease never awaits them.
 
 A process that cannot get capacity waits within the request's deadline, its own waiters
-in line (only the first asks Redis, when the window says capacity is back). While Redis is
+in line (only the first asks Redis: when the window says capacity is back, when this
+process gives some back, and at least every :data:`POLL` seconds). While Redis is
 unavailable and ``on_error = "open"`` the per-process limits of the base class admit
 instead; ``"closed"`` refuses with :class:`~hubactors.errors.SharedStateUnavailableError`.
 """
@@ -34,6 +35,10 @@ WINDOW = 60.0
 
 _MIN_SLEEP = 1e-3
 _BACKLOG = 10_000  # settlements waiting for Redis; past that the window forgets them
+POLL = 0.1
+"""The longest a waiter sleeps before asking Redis again: capacity another process gives
+back early (a release, tokens settled below the estimate) is seen within this time."""
+
 FLUSH_DELAY = 0.002
 """Seconds a settlement waits to ride along with the next admission before it is sent on
 its own: back-to-back requests then cost one round trip each, not two."""
@@ -106,6 +111,7 @@ class SharedRateLimiter(RateLimiter):
         self._line = trio.Lock()  # this process's waiters, first come first served
         self._pending: list[str | int] = []  # settlements: reservation id, tokens (-1: release)
         self._pending_added = trio.Event()
+        self._capacity_back = trio.Event()
         self._id_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"
         self._ids = 0
 
@@ -157,7 +163,11 @@ class SharedRateLimiter(RateLimiter):
                 wait = got
             if deadline is not None and self._clock() + wait > deadline:
                 raise self._too_late(wait)
-            await trio.sleep(max(wait, _MIN_SLEEP))
+            # Capacity this process gives back wakes the waiter at once (its next call
+            # carries the settlement); another process's, within POLL.
+            self._capacity_back = trio.Event()
+            with trio.move_on_after(min(max(wait, _MIN_SLEEP), POLL)):
+                await self._capacity_back.wait()
 
     def _too_late(self, wait: float) -> LocalRateLimitError:
         self._rejected += 1
@@ -195,6 +205,7 @@ class SharedRateLimiter(RateLimiter):
             return
         self._pending += [rid, tokens]
         self._pending_added.set()
+        self._capacity_back.set()
 
     async def run(self) -> None:
         """Send the settlements that no admission took along, until cancelled; those that
