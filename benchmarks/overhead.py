@@ -31,6 +31,7 @@ upstream connections, and the ratios hub/direct and hub/LiteLLM.
     python benchmarks/overhead.py --soak [SECONDS] [--streams 1000]
     python benchmarks/overhead.py --ws-soak [SECONDS] [--streams 1000] [--ws-per-connection 1]
     python benchmarks/overhead.py --shared-limiter [--requests 5000]
+    python benchmarks/overhead.py --cache-hit [--requests 5000]
 
 ``--soak`` runs ``--streams`` concurrent streams through the hub for SECONDS (600 if not
 given), samples RSS, reports its slope in MB/min and the tasks, sockets and upstream
@@ -55,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import _report
+from _cache_hit import render_cache_hit, run_cache_hit
 from _server import ServeProcess, ServerStartError
 from _shared_limiter import render_shared_limiter, run_shared_limiter
 from _ws_soak import render_ws_soak, run_ws_soak, soak_goals
@@ -195,6 +197,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--shared-limiter",
         action="store_true",
         help="what the Redis rate limiter adds per request (needs Redis at REDIS_URL)",
+    )
+    parser.add_argument(
+        "--cache-hit",
+        action="store_true",
+        help="a response-cache hit, memory and Redis (at REDIS_URL), against direct HTTP",
     )
     args = parser.parse_args(argv)
     args.targets = [t for t in args.targets.split(",") if t]
@@ -349,6 +356,16 @@ def main(argv: list[str] | None = None) -> None:
         print(render_shared_limiter(result))
         if args.json:
             Path(args.json).write_text(json.dumps({"shared_limiter": result}, indent=1) + "\n")
+        return
+    if args.cache_hit:
+        mock = MockUpstream(args.chunks, lifetime=600)
+        try:
+            result = run_cache_hit(mock.port, args.requests or 5000)
+        finally:
+            mock.close()
+        print(render_cache_hit(result))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"cache_hit": result}, indent=1) + "\n")
         return
     info = machine()
     cells = len(args.modes) * len(args.concurrency) * len(args.targets) * args.rounds
