@@ -127,10 +127,15 @@ def port_refuses(port: int) -> bool:
     return False
 
 
+class ServerStartError(Exception):
+    """``hubactors serve`` exited or did not say it listens in time."""
+
+
 class ServeProcess:
     """``hubactors serve`` for one run; a context manager that stops it on exit.
 
-    Raises ``SystemExit`` when the server does not start within ``START_TIMEOUT``.
+    Raises :class:`ServerStartError` when the server does not start within
+    ``START_TIMEOUT``.
     """
 
     def __init__(self, mock_port: int, workdir: Path, max_concurrency: int | None = None):
@@ -148,7 +153,7 @@ class ServeProcess:
         self._tail: collections.deque[str] = collections.deque(maxlen=20)
         self.exit: dict[str, Any] | None = None
         try:
-            listening = json.loads(self._first_line())
+            listening = self._listening()
             self.http_port: int = listening["http_port"]
             self.ws_port: int = listening["ws_port"]
             self.ws_url: str = listening["websocket"]
@@ -159,26 +164,41 @@ class ServeProcess:
         self._reader = threading.Thread(target=self._keep_reading, daemon=True)
         self._reader.start()
 
-    def _first_line(self) -> str:
+    def _listening(self) -> dict[str, Any]:
+        """The ``listening`` line, whatever comes before it (warnings); raises
+        :class:`ServerStartError` with what the server printed if it exits or takes longer
+        than ``START_TIMEOUT``."""
         assert self.process.stderr is not None
         fd, data = self.process.stderr.fileno(), b""
         os.set_blocking(fd, False)
         deadline = time.monotonic() + START_TIMEOUT
-        while b"\n" not in data:
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise SystemExit(f"hubactors serve did not start: {data.decode()[-500:]}")
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                time.sleep(0.01)
-                continue
-            if not chunk:
-                raise SystemExit(f"hubactors serve exited: {data.decode()[-500:]}")
-            data += chunk
-        os.set_blocking(fd, True)
-        line, _, rest = data.partition(b"\n")
-        self._tail.extend(rest.decode(errors="replace").splitlines())
-        return line.decode()
+        try:
+            while True:
+                while b"\n" in data:
+                    raw, _, data = data.partition(b"\n")
+                    line = raw.decode(errors="replace")
+                    try:
+                        listening = json.loads(line)
+                    except ValueError:
+                        listening = None
+                    if isinstance(listening, dict) and listening.get("event") == "listening":
+                        self._tail.extend(data.decode(errors="replace").splitlines())
+                        return listening
+                    self._tail.append(line)
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    break
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    time.sleep(0.01)
+                    continue
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.set_blocking(fd, True)
+        said = " | ".join([*self._tail, data.decode(errors="replace")][-5:])
+        raise ServerStartError(f"hubactors serve did not start: {said}")
 
     def _wait_healthy(self) -> None:
         # Once the server answers a request its signal handler is installed: the first line
@@ -190,9 +210,9 @@ class ServeProcess:
                 connection.request("GET", "/healthz")
                 if connection.getresponse().status == 200:
                     return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
+            except OSError as exc:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise ServerStartError(f"hubactors serve does not answer: {exc}") from exc
                 time.sleep(0.05)
             finally:
                 connection.close()
