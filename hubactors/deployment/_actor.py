@@ -140,7 +140,8 @@ class ProviderActor:
             raise
         finally:
             # However the wait ended (granted, refused, given up): it is time spent waiting.
-            state.observer.waited_for_limits(trio.current_time() - started)
+            if reservation is None or reservation.waited:
+                state.observer.waited_for_limits(trio.current_time() - started)
         if reservation is None:  # the asker gave up
             self._refuse_admitted(token)
             return

@@ -65,7 +65,12 @@ class RateLimiterStats(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Reservation:
-    """One admitted request's share of the limits. Made by :class:`RateLimiter` only."""
+    """One admitted request's share of the limits. Made by :class:`RateLimiter` only.
+
+    ``waited`` is false for one that :meth:`RateLimiter.acquire` granted without waiting
+    (a shared limiter's admission awaits Redis, which is no wait for the limits)."""
+
+    waited = True
 
     def __init__(
         self, owner: RateLimiter, rpm: Limiter | None, tpm: Limiter | None, tokens: int

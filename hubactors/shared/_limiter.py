@@ -141,8 +141,9 @@ class SharedRateLimiter(RateLimiter):
         if not self.shared:
             return await super().acquire(tokens, deadline=deadline)
         with trio.move_on_at(math.inf if deadline is None else deadline):
+            queued = self._line.locked()  # behind this process's earlier waiters
             async with self._line:
-                got = await self._wait_for_window(tokens, deadline)
+                got = await self._wait_for_window(tokens, deadline, queued)
                 if got is not None:
                     return got
             # Redis went away while this request waited: the per-process limits admit.
@@ -150,7 +151,7 @@ class SharedRateLimiter(RateLimiter):
         raise self._too_late(0.0)
 
     async def _wait_for_window(
-        self, tokens: int, deadline: float | None
+        self, tokens: int, deadline: float | None, waited: bool
     ) -> SharedReservation | None:
         while True:
             wait = self._paused_until - self._clock()
@@ -159,8 +160,10 @@ class SharedRateLimiter(RateLimiter):
                 if got is None:
                     return None
                 if isinstance(got, SharedReservation):
+                    got.waited = waited
                     return got
                 wait = got
+            waited = True
             if deadline is not None and self._clock() + wait > deadline:
                 raise self._too_late(wait)
             # Capacity this process gives back wakes the waiter at once (its next call

@@ -137,3 +137,18 @@ async def test_nothing_limited_means_nothing_is_sent_to_redis() -> None:
             await hub.complete(ask())
         async with redis_client() as client:
             assert await client.keys(prefix + "*") == set()
+
+
+async def test_only_a_real_wait_for_the_shared_window_is_a_rate_limit_wait(
+    short_window: None,
+) -> None:
+    async with upstream() as server:
+        config = shared_config(server.url, unique_prefix(), rpm=2)
+        async with hubactors.open_hub(config) as hub:
+            await hub.complete(ask(1))
+            await hub.complete(ask(2))
+            text = hub.metrics_text()
+            assert 'hubactors_rate_limit_wait_seconds_count{deployment="a"} 0.0' in text
+            await hub.complete(ask(3))  # waits for the window
+            text = hub.metrics_text()
+            assert 'hubactors_rate_limit_wait_seconds_count{deployment="a"} 1.0' in text
