@@ -60,6 +60,7 @@ from hubactors.model._convert import (
 )
 from hubactors.model._tokens import HeuristicEstimator, TokenEstimator
 from hubactors.model._types import (
+    CacheControl,
     ChatRequest,
     ChatResponse,
     ContentPart,
@@ -92,6 +93,7 @@ __all__ = [
     "AttemptTimeoutError",
     "AuthenticationError",
     "BudgetExceededError",
+    "CacheControl",
     "ChatRequest",
     "ChatResponse",
     "CircuitOpenError",

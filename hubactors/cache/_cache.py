@@ -207,12 +207,15 @@ class ResponseCache:
             await self._end_flight(claim)
 
     async def store(self, claim: Claim, entry: CacheEntry | None) -> None:
-        """Write ``entry`` (None: the answer was not cacheable, nothing is written)."""
+        """Write ``entry`` (None: the answer was not cacheable, nothing is written). Never
+        raises for Redis being unavailable: the answer was served, only its entry is lost."""
         if entry is None or not claim.store:
             return
         if claim.flight is not None:
             claim.flight.entry = entry
-        await self.backend.set(claim.key, _ENCODER.encode(entry), claim.ttl)
+        # The answer is already the caller's: Redis failing now loses the entry, not it.
+        with suppress(SharedStateUnavailableError):
+            await self.backend.set(claim.key, _ENCODER.encode(entry), claim.ttl)
 
     async def _get(self, key: str) -> CacheEntry | None:
         data = await self.backend.get(key)

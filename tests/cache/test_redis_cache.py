@@ -14,7 +14,9 @@ import pytest
 import trio
 
 from hubactors import open_hub
+from hubactors.cache import cache_key
 from hubactors.errors import SharedStateUnavailableError
+from hubactors.model._convert import coerce_request
 from hubactors.model._types import TextDelta
 from tests.cache._upstream import ask, counting_upstream, hub_config
 from tests.shared._support import REDIS_URL, RedisServer, redis_client, unique_prefix
@@ -140,3 +142,40 @@ async def test_redis_stopped_mid_run_with_on_error_closed_refuses_at_once(
                 with trio.fail_after(1), pytest.raises(SharedStateUnavailableError):
                     await hub.complete(ask())
             assert upstream.count == 1
+
+
+async def test_the_lock_of_a_leader_that_died_holds_followers_only_until_it_expires(
+    prefix: str,
+) -> None:
+    key = cache_key(coerce_request(ask()))
+    async with redis_client() as client:
+        # Another process took the lock and died before it wrote anything.
+        await client.set(f"{prefix}cache:{key}:lock", "gone", px=300)
+    async with (
+        counting_upstream() as upstream,
+        open_hub(redis_hub(upstream.url, REDIS_URL, prefix)) as hub,
+    ):
+        started = trio.current_time()
+        with trio.fail_after(5):
+            response = await hub.complete(ask())
+        assert not response.cached and upstream.count == 1
+        assert trio.current_time() - started >= 0.25  # it waited for the lock, then led
+        assert (await hub.complete(ask())).cached
+
+
+async def test_an_answer_is_still_returned_when_redis_dies_while_it_is_fetched(
+    server: RedisServer,
+) -> None:
+    await server.wait_ready()
+    async with counting_upstream(hang=0.3) as upstream:
+        config = redis_hub(upstream.url, server.url, "t:", on_error="closed")
+        async with open_hub(config) as hub, trio.open_nursery() as nursery:
+            answers: list[object] = []
+
+            async def one() -> None:
+                answers.append(await hub.complete(ask()))
+
+            nursery.start_soon(one)
+            await upstream.wait_for("requests", 1)
+            server.stop()
+        assert len(answers) == 1 and not answers[0].cached  # type: ignore[attr-defined]
