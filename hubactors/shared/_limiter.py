@@ -35,6 +35,7 @@ WINDOW = 60.0
 
 _MIN_SLEEP = 1e-3
 _BACKLOG = 10_000  # settlements waiting for Redis; past that the window forgets them
+
 POLL = 0.1
 """The longest a waiter sleeps before asking Redis again: capacity another process gives
 back early (a release, tokens settled below the estimate) is seen within this time."""
@@ -117,7 +118,8 @@ class SharedRateLimiter(RateLimiter):
 
     @property
     def shared(self) -> bool:
-        """Whether admissions go to Redis now (limits are set and Redis is available)."""
+        """Whether admissions go to Redis now: limits are set, and Redis is available (or
+        ``on_error = "closed"`` refuses without it)."""
         redis = self._redis
         return self._shared and (redis.available or redis.config.on_error == "closed")
 
@@ -148,7 +150,7 @@ class SharedRateLimiter(RateLimiter):
                     return got
             # Redis went away while this request waited: the per-process limits admit.
             return await super().acquire(tokens, deadline=deadline)
-        raise self._too_late(0.0)
+        raise self._too_late(None)
 
     async def _wait_for_window(
         self, tokens: int, deadline: float | None, waited: bool
@@ -172,10 +174,11 @@ class SharedRateLimiter(RateLimiter):
             with trio.move_on_after(min(max(wait, _MIN_SLEEP), POLL)):
                 await self._capacity_back.wait()
 
-    def _too_late(self, wait: float) -> LocalRateLimitError:
+    def _too_late(self, wait: float | None) -> LocalRateLimitError:
         self._rejected += 1
+        when = "before its deadline" if wait is None else f"in {wait:.3g}s, after its deadline"
         return LocalRateLimitError(
-            f"shared rate limit: the window admits this request in {wait:.3g}s, after its deadline",
+            f"shared rate limit: the window would not admit this request {when}",
             deployment=self._name,
             retryable=True,
             retry_after=wait,
