@@ -24,6 +24,7 @@ async def run_example(name: str) -> str:
         ("embed.py", "primary: 8 requests"),
         ("stream.py", "[finished: stop]"),
         ("tools.py", "model asked for: [('get_weather'"),
+        ("cache.py", "second answer cached: True"),
     ],
 )
 async def test_example_runs_and_prints_its_result(name: str, expected: str) -> None:
