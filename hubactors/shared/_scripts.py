@@ -60,27 +60,38 @@ if rpm >= 0 then
 end
 local used = 0
 if tpm >= 0 then
-  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff)
-  if #gone > 0 then
+  -- Expire in batches: unpack() takes a few thousand values at most.
+  while true do
+    local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff, 'LIMIT', 0, 500)
+    if #gone == 0 then break end
     local amounts = redis.call('HMGET', KEYS[3], unpack(gone))
     local freed = 0
     for _, amount in ipairs(amounts) do freed = freed + (tonumber(amount) or 0) end
     redis.call('HDEL', KEYS[3], unpack(gone))
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+    redis.call('ZREM', KEYS[2], unpack(gone))
     redis.call('HINCRBY', KEYS[3], '_sum', -freed)
   end
   used = tonumber(redis.call('HGET', KEYS[3], '_sum') or '0')
   -- More than the whole limit passes alone, once the window is empty.
   local need = math.min(tokens, tpm)
   if used > 0 and used + need > tpm then
-    local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-    local left = used
-    for i = 1, #entries, 2 do
-      left = left - (tonumber(redis.call('HGET', KEYS[3], entries[i]) or '0'))
-      if left <= 0 or left + need <= tpm then
-        wait = math.max(wait, tonumber(entries[i + 1]) + window - now)
-        break
+    -- Walk from the oldest until enough tokens would have left the window.
+    local left, start, found = used, 0, false
+    while not found do
+      local entries = redis.call('ZRANGE', KEYS[2], start, start + 499, 'WITHSCORES')
+      if #entries == 0 then break end
+      local ids = {}
+      for i = 1, #entries, 2 do ids[#ids + 1] = entries[i] end
+      local amounts = redis.call('HMGET', KEYS[3], unpack(ids))
+      for j, amount in ipairs(amounts) do
+        left = left - (tonumber(amount) or 0)
+        if left <= 0 or left + need <= tpm then
+          wait = math.max(wait, tonumber(entries[2 * j]) + window - now)
+          found = true
+          break
+        end
       end
+      start = start + 500
     end
   end
 end

@@ -3,6 +3,7 @@ tokens timed by the server, with reservations settled or released by id."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import coredis
@@ -140,3 +141,21 @@ async def test_settlements_ride_along_with_the_next_admission_and_apply_first() 
         await scripts.settle(first, 10)
         await scripts.release(second)
         assert int(await client.hget(scripts.keys[2], "_sum") or 0) == 90
+
+
+async def test_thousands_of_requests_in_the_window_expire_and_wait_in_batches() -> None:
+    async with redis_client() as client:
+        scripts = Scripts(client, rpm=-1, tpm=10_000)
+        # 5000 requests of 2 tokens each fill the window, as many processes would.
+        now = time.time()  # the Redis server runs on this host: the same clock
+        members = {f"r{i}": now - 0.3 + i * 1e-5 for i in range(5000)}
+        await client.zadd(scripts.keys[1], members)
+        await client.hset(scripts.keys[2], {**dict.fromkeys(members, 2), "_sum": 10_000})
+        rid, wait = await scripts.admit(3)
+        assert rid is None  # the two oldest must leave first: ~0.1 s from now
+        assert 0 < wait <= WINDOW
+        await trio.sleep(WINDOW - 0.25)  # every one of them has left the window
+        rid, _ = await scripts.admit(3)
+        assert rid is not None
+        assert int(await client.hget(scripts.keys[2], "_sum") or 0) == 3
+        assert await client.zcard(scripts.keys[1]) == 1
