@@ -214,19 +214,27 @@ class SharedRateLimiter(RateLimiter):
         self._capacity_back.set()
 
     async def run(self) -> None:
-        """Send the settlements that no admission took along, until cancelled; those that
-        fail (Redis away) are dropped: their entries leave the window with time."""
-        while True:
-            await self._pending_added.wait()
-            self._pending_added = trio.Event()
-            await trio.sleep(FLUSH_DELAY)
-            pending, self._pending = self._pending, []
-            if not pending:
-                continue
-            try:
-                await self._settle_script(self._keys, pending)
-            except Exception as exc:  # closed mode raises; nothing waits for this answer
-                logger.debug("shared limiter of {}: settlements not sent: {}", self._name, exc)
+        """Send the settlements that no admission took along, until cancelled (then the
+        last ones, within ``redis.timeout``); those that fail (Redis away) are dropped:
+        their entries leave the window with time."""
+        try:
+            while True:
+                await self._pending_added.wait()
+                self._pending_added = trio.Event()
+                await trio.sleep(FLUSH_DELAY)
+                await self._flush()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(self._redis.timeout):
+                await self._flush()
+
+    async def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        try:
+            await self._settle_script(self._keys, pending)
+        except Exception as exc:  # closed mode raises; nothing waits for this answer
+            logger.debug("shared limiter of {}: settlements not sent: {}", self._name, exc)
 
     def next_available(self, now: float) -> float:
         """When a new request could pass: the per-process view while Redis serves (the

@@ -69,3 +69,16 @@ async def test_a_release_gives_the_place_back_to_every_process_at_once() -> None
                 got = await two.acquire(900)
             assert isinstance(got, SharedReservation)
             nursery.cancel_scope.cancel()
+
+
+async def test_settlements_still_waiting_are_sent_when_the_hub_stops() -> None:
+    prefix = unique_prefix()
+    async with SharedRedis.open(RedisConfig(url=REDIS_URL, key_prefix=prefix)) as redis:
+        limiter = SharedRateLimiter(deployment(tpm=1000), redis, window=60.0)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(limiter.run)
+            reservation = await limiter.acquire(400)
+            reservation.settle(25)
+            nursery.cancel_scope.cancel()  # before the settlement's own flush was due
+        async with redis_client() as client:
+            assert await client.hget(prefix + "limits:a:tpm:tokens", "_sum") == b"25"
