@@ -15,6 +15,7 @@ leader that died never blocks it: it then goes upstream itself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -194,10 +195,13 @@ class ResponseCache:
         return Claim(cache_key(request), read=read, store=store, ttl=ttl)
 
     @asynccontextmanager
-    async def lookup(self, claim: Claim) -> AsyncIterator[CacheEntry | None]:
+    async def lookup(
+        self, claim: Claim, until: float = math.inf
+    ) -> AsyncIterator[CacheEntry | None]:
         """The cached entry, or None: then this request fetches the answer (and
-        :meth:`store` it) inside the block, identical requests waiting for it meanwhile."""
-        entry = await self._find_or_lead(claim)
+        :meth:`store` it) inside the block, identical requests waiting for it meanwhile.
+        Waiting for another request's answer ends at ``until`` (the request's deadline)."""
+        entry = await self._find_or_lead(claim, until)
         if entry is not None:
             yield entry
             return
@@ -227,10 +231,10 @@ class ResponseCache:
             logger.warning("dropping a cache entry that does not decode: {}", exc)
             return None
 
-    async def _find_or_lead(self, claim: Claim) -> CacheEntry | None:
+    async def _find_or_lead(self, claim: Claim, until: float) -> CacheEntry | None:
         if not claim.read:
             return None  # a fresh answer is wanted: no reading, no waiting
-        give_up = trio.current_time() + self.lock_timeout
+        give_up = min(trio.current_time() + self.lock_timeout, until)
         while True:
             entry = await self._get(claim.key)
             if entry is not None:

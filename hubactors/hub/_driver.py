@@ -343,14 +343,15 @@ class RequestDriver:
 
     @asynccontextmanager
     async def _looked_up(
-        self, route: RouteConfig, claim: Claim | None
+        self, route: RouteConfig, plan: AttemptPlan, claim: Claim | None
     ) -> AsyncIterator[CacheEntry | None]:
         """The cached answer of the request, or None: then it is served inside the block
-        (identical requests wait for it) and :meth:`ResponseCache.store` may keep it."""
+        (identical requests wait for it, within their deadlines) and
+        :meth:`ResponseCache.store` may keep it."""
         if claim is None or self._cache is None:
             yield None
             return
-        async with self._cache.lookup(claim) as entry:
+        async with self._cache.lookup(claim, plan.deadline) as entry:
             if claim.read:
                 self._observer.cache_lookup(route.name, entry is not None)
             yield entry
@@ -373,7 +374,7 @@ class RequestDriver:
             await trio.lowlevel.checkpoint()
 
         with log.ends_request():
-            async with self._looked_up(route, claim) as entry:
+            async with self._looked_up(route, plan, claim) as entry:
                 if entry is not None:
                     response = msgspec.structs.replace(
                         entry.response,
@@ -421,7 +422,7 @@ class RequestDriver:
             await events.aclose()
 
         with log.ends_request():
-            async with self._looked_up(route, claim) as entry:
+            async with self._looked_up(route, plan, claim) as entry:
                 if entry is not None:
                     events = EventStream(
                         ReplayStream(entry), plan.deadline, log.started, cached=True

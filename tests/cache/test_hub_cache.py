@@ -9,7 +9,12 @@ import pytest
 import trio
 
 from hubactors import ChatRequest, Message, open_hub
-from hubactors.errors import ContentFilterError, ServerError, StreamInterruptedError
+from hubactors.errors import (
+    ContentFilterError,
+    ServerError,
+    StreamInterruptedError,
+    TotalTimeoutError,
+)
 from hubactors.model._types import Finish, StreamEvent, TextDelta, UsageEvent
 from tests.cache._upstream import STREAM_TEXT, ask, completion, counting_upstream, hub_config
 from tests.conftest import LogCapture
@@ -213,3 +218,25 @@ async def test_the_request_log_says_cached(hub_logs: LogCapture) -> None:
             logger.remove(sink)
         logged = [r["cached"] for r in records if "cached" in r]
         assert logged == [False, True, True]
+
+
+async def test_waiting_for_an_identical_request_keeps_to_the_followers_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with counting_upstream(hang=5.0) as upstream, open_hub(hub_config(upstream.url)) as hub:
+        outcome: list[object] = []
+
+        async def follower() -> None:
+            await upstream.wait_for("requests", 1)
+            started = trio.current_time()
+            try:
+                await hub.complete(ask(timeout=1.0))
+            except TotalTimeoutError:
+                outcome.append(trio.current_time() - started)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follower)
+            leader = await hub.complete(ask())
+        assert not leader.cached
+        assert outcome == [pytest.approx(1.0)]
+        assert upstream.count == 1
