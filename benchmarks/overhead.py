@@ -210,8 +210,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.targets) - set(_report.TARGETS) | set(args.modes) - set(_report.MODES)
     if unknown:
         parser.error(f"unknown targets or modes: {', '.join(sorted(unknown))}")
-    soaking = args.soak is not None or args.ws_soak is not None
-    if not soaking and "litellm" in args.targets and importlib.util.find_spec("litellm") is None:
+    # The soaks and the single measurements run no table of targets: they need no LiteLLM.
+    table = not (
+        args.soak is not None or args.ws_soak is not None or args.cache_hit or args.shared_limiter
+    )
+    if table and "litellm" in args.targets and importlib.util.find_spec("litellm") is None:
         parser.error("litellm is not installed: pip install 'hubactors[bench]', or --targets")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("matplotlib is not installed: pip install 'hubactors[bench]'")
