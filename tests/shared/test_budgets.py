@@ -113,3 +113,18 @@ async def test_budgets_are_shared_by_every_process_through_redis() -> None:
             total = await client.get(f"{prefix}budget:route:chat:day:{day}")
             assert total is not None and float(total) == pytest.approx(2 * COST)
             assert 0 < await client.ttl(f"{prefix}budget:route:chat:day:{day}") <= 2 * 86400
+
+
+async def test_an_answer_from_the_cache_costs_the_budget_nothing() -> None:
+    async with upstream() as server:
+        config = {
+            "cache": {"backend": "memory"},
+            "deployments": [priced("a", server.url)],
+            "routes": [{"name": "chat", "deployments": ["a"], "budget_usd_per_day": 1.0}],
+        }
+        async with hubactors.open_hub(config) as hub:
+            first = await hub.complete(ask())
+            again = await hub.complete(ask())
+            assert (first.cached, again.cached) == (False, True)
+            assert hub.shared.budgets.spent("route", "chat", "day") == pytest.approx(COST)
+        assert len(server.arrivals) == 1

@@ -58,7 +58,7 @@ async def test_four_processes_share_one_rpm_over_two_windows() -> None:
     processes, per_process = 4, 8
     async with upstream() as server:
         config = json.dumps(shared_config(server.url, unique_prefix(), rpm=10))
-        start = time.time() + 2.5  # every process is up by then
+        start = time.time() + 3.0  # every process is up by then, even on a busy machine
         results: list[dict[str, Any]] = []
 
         async def worker() -> None:
@@ -81,8 +81,9 @@ async def test_four_processes_share_one_rpm_over_two_windows() -> None:
     # ...each served one reached the upstream once, and no window saw more than the limit.
     assert len(server.arrivals) == served
     assert most_in_any_window(server.arrivals, WINDOW - JITTER) <= 10
-    # Both windows were used to the full: 10 at the start, 10 a window later.
-    assert served == 20
+    # Both windows were used to the full: 10 at the start, 10 a window later (more only
+    # when a process slow to start sent its requests, and their deadlines, later).
+    assert served >= 20
 
 
 async def test_a_request_waits_for_the_shared_window_within_its_deadline(
