@@ -97,6 +97,30 @@ def process_usage(pid: int) -> dict[str, Any]:
     }
 
 
+def tcp_connections(pid: int) -> list[tuple[int, int, str]]:
+    """``(local port, remote port, state)`` of each TCP socket process ``pid`` holds, from
+    ``/proc`` (states as the kernel numbers them: ``"01"`` established, ``"08"`` close-wait,
+    ``"0A"`` listening)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    local, remote = fields[1], fields[2]
+                    port = int(local.rsplit(":", 1)[1], 16)
+                    found.append((port, int(remote.rsplit(":", 1)[1], 16), fields[3]))
+    return sorted(found)
+
+
 def server_gauges(http_port: int) -> dict[str, float]:
     """What the server says it still holds (connections, requests, frames, queued and
     upstream requests) and its actors' crashes and restarts, summed over labels."""

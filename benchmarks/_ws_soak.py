@@ -22,7 +22,7 @@ from typing import Any
 
 import _report
 from _clients import mock_stats
-from _server import ServeProcess, port_refuses, server_gauges
+from _server import ServeProcess, port_refuses, server_gauges, tcp_connections
 
 HERE = Path(__file__).resolve().parent
 CLIENT_BUDGET = 180.0
@@ -80,9 +80,7 @@ def run_ws_soak(args: argparse.Namespace, mock_port: int) -> dict[str, Any]:
             client = _client_result(process, out, err)
         busy = server.usage()
         time.sleep(1.0)  # what is still there a second later has not merely lagged
-        # Sockets before the scrape: hypercorn holds a closed keep-alive connection for its
-        # keep-alive timeout (5 s), which would count the scrape's own one.
-        settled = server.usage()
+        tcp = tcp_connections(server.pid)
         upstream_before = mock_stats(mock_port)["open_connections"]
         held = server_gauges(server.http_port)
         exit = server.stop()
@@ -98,8 +96,21 @@ def run_ws_soak(args: argparse.Namespace, mock_port: int) -> dict[str, Any]:
         "server_peak_rss_mb": busy["peak_rss_mb"],
         "server_rss_idle_mb": idle["rss_mb"],
         "server_cpu_s": busy["cpu_s"] - idle["cpu_s"],
-        "server_sockets_idle": idle["sockets"],
-        "server_sockets_after_clients": settled["sockets"],
+        # What the server's TCP sockets are, a second after the last client left: its
+        # connections to the mock (its pool), to its WebSocket port (clients: none should
+        # be left) and to its HTTP port (none but a closed keep-alive one of the health
+        # check, which hypercorn keeps for its keep-alive timeout).
+        "server_tcp_after_clients": {
+            "upstream": sum(remote == mock_port for _, remote, _ in tcp),
+            "websocket": sum(port == server.ws_port and st != "0A" for port, _, st in tcp),
+            "http_open": sum(
+                port == server.http_port and st not in ("0A", "08") for port, _, st in tcp
+            ),
+            "other": sum(
+                remote != mock_port and port not in (server.ws_port, server.http_port)
+                for port, remote, _ in tcp
+            ),
+        },
         "server_holds_after_clients": held,
         "upstream_open_before_stop": upstream_before,
         "upstream_open_after_exit": mock_stats(mock_port)["open_connections"],
@@ -117,9 +128,10 @@ def soak_goals(soak: dict[str, Any]) -> list[dict[str, Any]]:
     streams = soak["concurrent_streams"]
     left = sum(held[k] for k in ("websocket_connections", "requests_in_flight", "queued_frames"))
     left += held["deployment_in_flight"] + held["queue_depth"]
-    # Every socket the server holds beyond its idle ones is a pooled upstream connection.
-    extra = soak["server_sockets_after_clients"] - soak["server_sockets_idle"]
-    left += abs(extra - soak["upstream_open_before_stop"])
+    # Every TCP connection the server still holds is one the mock sees: its pool.
+    tcp = soak["server_tcp_after_clients"]
+    left += tcp["websocket"] + tcp["http_open"] + tcp["other"]
+    left += abs(tcp["upstream"] - soak["upstream_open_before_stop"])
     flat = _report.FLAT_RSS_MB_PER_MIN
 
     def goal(text: str, measured: float | None, met: bool | None) -> dict[str, Any]:
@@ -151,7 +163,7 @@ def render_ws_soak(soak: dict[str, Any]) -> str:
     if "streams" not in client:
         return f"ws soak failed: {client.get('first_error')}"
     elapsed, slope = client["elapsed_s"], soak["server_rss_slope_mb_per_min"]
-    held = soak["server_holds_after_clients"]
+    held, tcp = soak["server_holds_after_clients"], soak["server_tcp_after_clients"]
     lines = [
         f"ws soak: {soak['concurrent_streams']} concurrent streams over "
         f"{client['connections']} WebSocket connections ({soak['ws_per_connection']} in "
@@ -170,9 +182,9 @@ def render_ws_soak(soak: dict[str, Any]) -> str:
         f"{held['requests_in_flight']:.0f} requests in flight, {held['queued_frames']:.0f} "
         f"queued frames, {held['deployment_in_flight']:.0f} upstream requests, "
         f"{held['queue_depth']:.0f} queued requests; {held['actor_crashes']:.0f} actor "
-        f"crashes; sockets: {soak['server_sockets_idle']} as when idle + "
-        f"{soak['server_sockets_after_clients'] - soak['server_sockets_idle']} "
-        f"(the mock sees {soak['upstream_open_before_stop']} pooled connections)",
+        f"crashes; TCP connections: {tcp['websocket']} WebSocket, {tcp['http_open']} HTTP, "
+        f"{tcp['other']} other, {tcp['upstream']} upstream (the mock sees "
+        f"{soak['upstream_open_before_stop']}: the pool)",
         f"SIGTERM: exit {soak['server_exit_code']} after {soak['server_stop_s']:.2f} s; "
         f"upstream connections open: {soak['upstream_open_before_stop']} (pooled) before, "
         f"{soak['upstream_open_after_exit']} after; ports closed: "

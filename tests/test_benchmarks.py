@@ -126,6 +126,9 @@ async def test_ws_soak_watches_the_server_and_finds_nothing_left(tmp_path: Path)
     assert client["streams"] >= 8 and client["connections_closed_early"] == 0
     assert soak["server_rss_samples"] and soak["server_peak_rss_mb"] > 0
     assert set(soak["server_holds_after_clients"].values()) == {0.0}
+    tcp = soak["server_tcp_after_clients"]
+    assert (tcp["websocket"], tcp["http_open"], tcp["other"]) == (0, 0, 0)
+    assert tcp["upstream"] == soak["upstream_open_before_stop"] > 0  # only the pool is left
     assert soak["server_exit_code"] == 0
     assert soak["upstream_open_after_exit"] == 0 and soak["ports_closed_after_exit"]
     assert len(report["goals"]) == 4
