@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
-import trio
-
-from tests.providers._replay import FIXTURES, Planned, ReplayServer
+from tests.providers._replay import FIXTURES, Planned, ReplayServer, serving
 
 STREAM_FIXTURE = "openai/openai-gpt41nano-text.sse"
 COMPLETION_FIXTURE = "openai/openai-gpt41nano-text-nonstream.json"
@@ -62,19 +59,8 @@ class CountingUpstream(ReplayServer):
 async def counting_upstream(hang: float = 0.0) -> AsyncIterator[CountingUpstream]:
     """Serve a :class:`CountingUpstream` on 127.0.0.1 for the duration of the block."""
     server = CountingUpstream(hang)
-    try:
-        async with trio.open_nursery() as nursery:
-            serve = partial(trio.serve_tcp, server.handle, 0, host="127.0.0.1")
-            listeners = await nursery.start(serve)
-            server.port = listeners[0].socket.getsockname()[1]
-            try:
-                yield server
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
+    async with serving(server):
+        yield server
 
 
 def hub_config(

@@ -13,11 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 
-import trio
-
-from tests.providers._replay import Planned, RecordedRequest, ReplayServer
+from tests.providers._replay import Planned, RecordedRequest, ReplayServer, serving
 
 Echo = Callable[[str], Planned]
 """The response to a request that carried this credential."""
@@ -53,19 +50,8 @@ class EchoServer(ReplayServer):
 async def echo_server(echo: Echo) -> AsyncIterator[EchoServer]:
     """Serve ``echo`` on 127.0.0.1 (a free port) for the duration of the block."""
     server = EchoServer(echo)
-    try:
-        async with trio.open_nursery() as nursery:
-            serve = partial(trio.serve_tcp, server.handle, 0, host="127.0.0.1")
-            listeners = await nursery.start(serve)
-            server.port = listeners[0].socket.getsockname()[1]
-            try:
-                yield server
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
+    async with serving(server):
+        yield server
 
 
 def error_body(provider: str, status: int, message: str, *, code: str = "") -> bytes:

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import trio
@@ -264,13 +264,27 @@ async def replay_server(
     """Serve ``plan`` on 127.0.0.1 (a free port) for the duration of the block; over TLS
     with ``tls`` (a server-side context)."""
     server = ReplayServer([plan] if isinstance(plan, Planned) else plan, cycle=cycle, tls=tls)
+    async with serving(server):
+        yield server
+
+
+class _Served(Protocol):
+    port: int
+
+    async def handle(self, stream: trio.SocketStream) -> None: ...
+
+
+@asynccontextmanager
+async def serving(server: _Served) -> AsyncIterator[None]:
+    """Serve ``server.handle`` on 127.0.0.1 (a free port, set as ``server.port``) for the
+    duration of the block; the test's own exception leaves it as itself."""
     try:
         async with trio.open_nursery() as nursery:
             serve = partial(trio.serve_tcp, server.handle, 0, host="127.0.0.1")
             listeners = await nursery.start(serve)
             server.port = listeners[0].socket.getsockname()[1]
             try:
-                yield server
+                yield
             finally:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
